@@ -1,0 +1,35 @@
+# orbnode — every target sets itself up: `make run` and `make test` work on a fresh clone.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+OUT    ?= out/run
+
+.PHONY: install run test bench campaign flash lint clean model
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: install
+	$(VENV)/bin/orbnode run --out $(OUT)
+
+test: install
+	$(PY) -m pytest -q --benchmark-disable -p no:cacheprovider
+
+bench: install
+	$(PY) -m pytest -q bench --benchmark-only --benchmark-columns=mean,stddev,ops,rounds
+	$(VENV)/bin/orbnode bench --json
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+model: install
+	$(PY) scripts/train_digits.py
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .benchmarks

@@ -1,0 +1,1 @@
+"""Throughput-per-watt and micro benchmarks (``make bench``)."""

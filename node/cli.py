@@ -1,0 +1,59 @@
+"""The ``orbnode`` command line.
+
+Each package contributes its own sub-commands through a ``register(subparsers)``
+function in a small command module, so no module has to know every command.
+A sub-command handler returns an exit status; an :class:`OrbnodeError` becomes one
+line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from node.errors import OrbnodeError
+
+# Modules that provide sub-commands, in the order --help lists them.
+COMMAND_MODULES = (
+    "node.commands",
+    "firmware_stubs.commands",
+    "radiation.commands",
+    "bench.commands",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="orbnode",
+        description="Hardware-in-the-loop emulator of an onboard AI compute node.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:  # package has no commands yet
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        status = args.func(args)
+    except OrbnodeError as exc:
+        print(f"orbnode {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"orbnode {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return int(status or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Single-event-upset physics, exact fault injection, mitigations and campaigns."""
