@@ -1,0 +1,90 @@
+"""Ground-side telemetry archive in SQLite: one row per housekeeping packet.
+
+Every row is committed as it arrives (WAL journal), so a killed simulator, a
+crashed node or a pulled cable loses nothing already received.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+HK_COLUMNS: dict[str, str] = {
+    "tick": "INTEGER",
+    "wall_s": "REAL",            # host wall seconds since the run started
+    "t_s": "REAL",               # simulated seconds at the end of the interval
+    "dt_s": "REAL",              # simulated seconds the interval spans
+    "wall_dt_s": "REAL",         # wall seconds the interval spans
+    "illumination": "REAL",
+    "in_eclipse": "INTEGER",
+    "solar_power_w": "REAL",
+    "node_power_w": "REAL",      # as reported by the node, from power_source
+    "bus_power_w": "REAL",
+    "battery_energy_j": "REAL",
+    "soc": "REAL",
+    "soc_floor": "REAL",
+    "load_shed": "INTEGER",
+    "temp_c": "REAL",
+    "latitude_deg": "REAL",
+    "longitude_deg": "REAL",
+    "in_saa": "INTEGER",
+    "upset_rate_per_bit_day": "REAL",
+    "mode": "TEXT",
+    "threads": "INTEGER",
+    "duty": "REAL",
+    "inferences": "INTEGER",     # cumulative on the node
+    "inferences_delta": "INTEGER",
+    "node_wall_dt_s": "REAL",
+    "throughput_per_s": "REAL",  # inferences per wall second over the interval
+    "correct": "INTEGER",
+    "power_source": "TEXT",
+    "cpu_util": "REAL",
+    "frames_bad": "INTEGER",
+    "tc_rejected": "INTEGER",
+    "upsets": "INTEGER",
+    "scrub_repairs": "INTEGER",
+    "scrub_detected": "INTEGER",
+}
+
+
+class TelemetryDB:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.conn = sqlite3.connect(self.path, isolation_level=None)  # autocommit per row
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA synchronous=NORMAL")
+        cols = ", ".join(f"{k} {v}" for k, v in HK_COLUMNS.items())
+        self.conn.execute(f"CREATE TABLE IF NOT EXISTS hk (id INTEGER PRIMARY KEY, {cols})")
+        self.conn.execute(
+            "CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY, wall_s REAL, t_s REAL,"
+            " event_id INTEGER, text TEXT)")
+        self.conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+        self._insert = (f"INSERT INTO hk ({', '.join(HK_COLUMNS)}) VALUES "
+                        f"({', '.join('?' * len(HK_COLUMNS))})")
+
+    def add_hk(self, row: dict[str, Any]) -> None:
+        self.conn.execute(self._insert, [row.get(k) for k in HK_COLUMNS])
+
+    def add_event(self, wall_s: float, t_s: float, event_id: int, text: str) -> None:
+        self.conn.execute("INSERT INTO events (wall_s, t_s, event_id, text) VALUES (?,?,?,?)",
+                          (wall_s, t_s, event_id, text))
+
+    def set_meta(self, key: str, value: Any) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                          (key, json.dumps(value)))
+
+    def meta(self) -> dict[str, Any]:
+        return {k: json.loads(v) for k, v in self.conn.execute("SELECT key, value FROM meta")}
+
+    def hk_rows(self) -> list[dict[str, Any]]:
+        cur = self.conn.execute(f"SELECT {', '.join(HK_COLUMNS)} FROM hk ORDER BY id")
+        return [dict(zip(HK_COLUMNS, r)) for r in cur]
+
+    def events(self) -> list[dict[str, Any]]:
+        cur = self.conn.execute("SELECT wall_s, t_s, event_id, text FROM events ORDER BY id")
+        return [dict(zip(("wall_s", "t_s", "event_id", "text"), r)) for r in cur]
+
+    def close(self) -> None:
+        self.conn.close()

@@ -1,0 +1,79 @@
+"""Board-side sub-commands: ``orbnode node``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from node.errors import OrbnodeError
+
+
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default=None, help="ONNX model (default: bundled digits CNN)")
+    p.add_argument("--input-shape", default=None,
+                   help="concrete input shape for models with dynamic dims, e.g. 1,3,48,192")
+    p.add_argument("--input", default=None, help="real inputs, .npy or .npz (keys x, y)")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("node", help="run the board side of the loop on a serial port")
+    p.add_argument("--port", required=False, help="serial device or pyserial URL")
+    p.add_argument("--baud", type=int, default=115200)
+    p.add_argument("--board", default="auto", help="board profile name or .toml path")
+    p.add_argument("--power-source", default="auto", help="auto, rapl, hwmon or model")
+    p.add_argument("--watchdog-s", type=float, default=10.0,
+                   help="wall seconds without an env tick before the node drops to SAFE")
+    p.add_argument("--radiation", choices=["on", "off"], default="on",
+                   help="apply the upsets the bus's radiation rate calls for to live weights")
+    p.add_argument("--scrub-period-s", type=float, default=600.0,
+                   help="environment seconds between weight-memory scrubs (0: never)")
+    p.add_argument("--seed", type=int, default=0)
+    add_model_args(p)
+    p.set_defaults(func=cmd_node)
+
+
+def cmd_node(args: argparse.Namespace) -> int:
+    from node.boards import detect_board, load_board
+    from node.engine import Engine, parse_shape
+    from node.inputs import load_inputs
+    from node.jobs import JobLoop
+    from node.link import Link, open_transport
+    from node.models import DEFAULT_MODEL
+    from node.power import open_power_source
+    from node.service import NodeService, RadiationHooks
+
+    if not args.port:
+        raise OrbnodeError("--port is required (a serial device, a pty path or a pyserial URL)")
+    board = load_board(detect_board() if args.board == "auto" else args.board)
+    model = args.model or str(DEFAULT_MODEL)
+    shape = parse_shape(args.input_shape) if args.input_shape else None
+    engine = Engine(model, threads=1, input_shape=shape)
+    inputs, labels = load_inputs(engine, args.input)
+    power = open_power_source(args.power_source, board)
+    hooks = RadiationHooks()
+    if args.radiation == "on":
+        hooks = _radiation_hooks(engine, args)
+    link = Link(open_transport(args.port, args.baud))
+    jobs = JobLoop(engine, inputs, labels)
+    service = NodeService(link, jobs, board, power, model_name=engine.model_path.name,
+                          watchdog_s=args.watchdog_s, radiation=hooks)
+    try:
+        service.serve()
+    finally:
+        link.close()
+    return 0
+
+
+def _radiation_hooks(engine, args: argparse.Namespace):
+    from node.service import RadiationHooks
+
+    try:
+        from radiation.upsets import Scrubber, UpsetProcess
+    except ImportError:  # radiation engine not installed in this build
+        print("orbnode node: radiation engine unavailable; running without upsets",
+              file=sys.stderr)
+        return RadiationHooks()
+    scrubber = Scrubber(engine.weights) if args.scrub_period_s > 0 else None
+    return RadiationHooks(process=UpsetProcess(engine.weights, seed=args.seed),
+                          scrubber=scrubber,
+                          scrub_period_s=args.scrub_period_s or float("inf"))

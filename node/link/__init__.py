@@ -1,0 +1,65 @@
+"""The serial link: transports chosen by name, COBS framing, typed packets.
+
+``open_transport("/dev/ttyUSB0")`` or any pyserial URL (``socket://host:port``,
+``loop://``) gives a :class:`SerialTransport`; the host end of a pty pair is a
+:class:`PtyMasterTransport`. ``baud`` pacing wraps either.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from node.link.base import LinkClosed, Transport
+from node.link.framing import FrameDecoder, encode_frame
+from node.link.paced import PacedTransport
+from node.link.serial_transport import SerialTransport
+from node.packets import PACKETS, Packet, PacketError, PacketSet
+
+__all__ = ["Link", "LinkClosed", "LinkStats", "Transport", "open_transport"]
+
+
+def open_transport(port: str, baud: int = 115200, *, paced: bool = True) -> Transport:
+    t: Transport = SerialTransport(port, baud)
+    return PacedTransport(t, baud) if paced else t
+
+
+@dataclass
+class LinkStats:
+    packets_in: int = 0
+    packets_out: int = 0
+    frames_bad: int = 0     # COBS/delimiter errors
+    packets_bad: int = 0    # intact frames whose packet failed CRC or is unknown
+
+
+class Link:
+    """Packets over a transport, with sequence counting and error accounting."""
+
+    def __init__(self, transport: Transport, packets: PacketSet = PACKETS, apid: str = "node"):
+        self.transport = transport
+        self.packets = packets
+        self.apid = packets.apids[apid]
+        self._decoder = FrameDecoder()
+        self._seq = 0
+        self.stats = LinkStats()
+
+    def send(self, name: str, values: dict | None = None) -> None:
+        raw = self.packets.build(name, values, seq_count=self._seq, apid=self.apid)
+        self._seq += 1
+        self.transport.write(encode_frame(raw))
+        self.stats.packets_out += 1
+
+    def receive(self, timeout_s: float) -> list[Packet]:
+        """Packets that arrived within ``timeout_s``; corrupt ones are counted, not raised."""
+        data = self.transport.read(timeout_s)
+        out: list[Packet] = []
+        for payload in self._decoder.feed(data):
+            try:
+                out.append(self.packets.parse(payload))
+                self.stats.packets_in += 1
+            except PacketError:
+                self.stats.packets_bad += 1
+        self.stats.frames_bad = self._decoder.frames_bad
+        return out
+
+    def close(self) -> None:
+        self.transport.close()

@@ -1,0 +1,160 @@
+"""The board side of the loop: answers environment ticks with housekeeping.
+
+The node knows the spacecraft only through the link: each ``env_tick``
+telecommand carries illumination, state of charge, temperature and the
+radiation rate; the scheduler picks a power mode from it, the job loop runs at
+that mode, and the node answers with an ``hk_node`` report carrying its
+inference counters and the average power over the interval since its previous
+report, from a named power source. Lost contact (no tick for ``watchdog_s``)
+drops the node to SAFE, as a bus watchdog would.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from node.jobs import JobLoop
+from node.link import Link, LinkClosed
+from node.packets import Packet
+from node.power.base import PowerSource
+from node.scheduler import Scheduler
+
+EVENT_HELLO = 1
+EVENT_MODE = 2
+EVENT_WATCHDOG = 3
+EVENT_JOB_ERROR = 4
+EVENT_UPSET = 10
+EVENT_SCRUB = 11
+
+
+@dataclass
+class RadiationHooks:
+    """Optional in-node radiation: an upset process and a scrubber over live weights."""
+
+    process: object | None = None  # radiation.upsets.UpsetProcess
+    scrubber: object | None = None  # radiation.upsets.Scrubber
+    scrub_period_s: float = 600.0   # environment seconds between scrubs
+    upsets: int = 0
+    scrub_repairs: int = 0
+    scrub_detected: int = 0
+    _since_scrub_s: float = field(default=0.0, repr=False)
+
+
+class NodeService:
+    def __init__(self, link: Link, jobs: JobLoop, board, power: PowerSource, *,
+                 model_name: str = "", watchdog_s: float = 10.0,
+                 radiation: RadiationHooks | None = None) -> None:
+        self.link = link
+        self.jobs = jobs
+        self.board = board
+        self.power = power
+        self.model_name = model_name
+        self.watchdog_s = watchdog_s
+        self.radiation = radiation or RadiationHooks()
+        self.scheduler = Scheduler.for_board(board)
+        self.mode = "SAFE"  # until the bus has told us anything
+        self.t0 = time.monotonic()
+        self.last_tick_wall = self.t0
+        self.running = False
+        self.tc_rejected = 0
+        self._enums = link.packets.enums
+
+    # -- helpers ----------------------------------------------------------------
+    def _event(self, event_id: int, text: str) -> None:
+        self.link.send("event", {"event_id": event_id, "text": text})
+
+    def _apply_mode(self, mode: str, reasons: tuple[str, ...] = ()) -> None:
+        spec = self.board.modes[mode]
+        self.jobs.set_mode(spec.threads, spec.duty)
+        if mode != self.mode:
+            why = f" ({', '.join(reasons)})" if reasons else ""
+            self._event(EVENT_MODE, f"mode {self.mode}->{mode}{why}")
+        self.mode = mode
+
+    def _housekeeping(self, tick: int) -> None:
+        c = self.jobs.counters()
+        power_w = self.power.read_power_w()
+        spec = self.board.modes[self.mode]
+        r = self.radiation
+        self.link.send("hk_node", {
+            "tick": tick,
+            "mode": self._enums["mode"][self.mode],
+            "threads": self.jobs.engine.threads,
+            "duty": spec.duty,
+            "inferences": c.inferences,
+            "correct": c.correct,
+            "node_wall_s": time.monotonic() - self.t0,
+            "power_w": power_w,
+            "power_source": self._enums["power_source"][self.power.kind],
+            "cpu_util": getattr(self.power, "last_util", 0.0),
+            "frames_bad": self.link.stats.frames_bad + self.link.stats.packets_bad,
+            "tc_rejected": self.tc_rejected,
+            "upsets": r.upsets,
+            "scrub_repairs": r.scrub_repairs,
+            "scrub_detected": r.scrub_detected,
+        })
+
+    def _radiate(self, dt_s: float, rate_per_bit_day: float) -> None:
+        r = self.radiation
+        if r.process is not None and rate_per_bit_day > 0:
+            for u in r.process.advance(dt_s, rate_per_bit_day):
+                r.upsets += 1
+                self._event(EVENT_UPSET, f"{u.kind} {u.tensor}[{u.index}] bit {u.bit}")
+        if r.scrubber is not None:
+            r._since_scrub_s += dt_s
+            if r._since_scrub_s >= r.scrub_period_s:
+                r._since_scrub_s = 0.0
+                rep = r.scrubber.scrub()
+                if rep.errors_detected:
+                    r.scrub_detected += rep.errors_detected
+                    r.scrub_repairs += rep.words_repaired
+                    self._event(EVENT_SCRUB, f"scrub detected {rep.errors_detected}, "
+                                f"repaired {rep.words_repaired} words")
+
+    # -- packet handlers ----------------------------------------------------------
+    def handle(self, pkt: Packet) -> None:
+        v = pkt.values
+        if pkt.name == "env_tick":
+            self.last_tick_wall = time.monotonic()
+            d = self.scheduler.update(illumination=v["illumination"], soc=v["soc"],
+                                      soc_floor=v["soc_floor"], temp_c=v["temp_c"],
+                                      load_shed=bool(v["load_shed"]))
+            # Report the interval that just ended (its mode, power, counters) before
+            # the new decision takes effect for the next one.
+            self._housekeeping(v["tick"])
+            self._apply_mode(d.mode, d.reasons)
+            self._radiate(v["dt_s"], v["upset_rate_per_bit_day"])
+        elif pkt.name == "shutdown":
+            self._housekeeping(v["tick"])
+            self.running = False
+        elif pkt.name == "ping":
+            self.link.send("pong")
+        else:  # telemetry or a kind the node does not act on
+            self.tc_rejected += 1
+
+    def serve(self) -> None:
+        """Run until a ``shutdown`` telecommand or until the link closes."""
+        self.running = True
+        self.jobs.set_mode(self.board.modes["SAFE"].threads, self.board.modes["SAFE"].duty)
+        self.jobs.start()
+        self._event(EVENT_HELLO, f"board={self.board.name};model={self.model_name};"
+                    f"power_source={self.power.describe()};measured={int(self.power.measured)}")
+        watchdog_tripped = False
+        try:
+            while self.running:
+                for pkt in self.link.receive(0.05):
+                    self.handle(pkt)
+                    watchdog_tripped = False
+                if self.jobs.error is not None:
+                    self._event(EVENT_JOB_ERROR, f"job loop failed: {self.jobs.error}")
+                    raise RuntimeError(f"job loop failed: {self.jobs.error}")
+                idle = time.monotonic() - self.last_tick_wall
+                if idle > self.watchdog_s and not watchdog_tripped:
+                    watchdog_tripped = True
+                    self._apply_mode("SAFE", ("no env tick",))
+                    self._event(EVENT_WATCHDOG, f"no env tick for {idle:.1f} s")
+        except LinkClosed:
+            pass
+        finally:
+            self.jobs.stop()
