@@ -18,6 +18,7 @@ from node.errors import OrbnodeError
 COMMAND_MODULES = (
     "node.commands",
     "firmware_stubs.commands",
+    "firmware_stubs.envelope_commands",
     "radiation.commands",
     "bench.commands",
 )

@@ -50,6 +50,16 @@ _ORT_TO_NUMPY = {
 
 LEVELS = ("file", "runtime")
 
+# Session-time optimisation. Only "disable" keeps every weight live; the others exist to
+# show (and measure) what optimising at session time does: the liveness check then
+# reports the weights the runtime copied, and the injector refuses them.
+_OPT_LEVELS = {
+    "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+    "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+    "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+    "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+}
+
 # Element types whose tensors are weights: they become live buffers and fault targets.
 # int64 / bool / string initializers are shapes, axes and indices: they stay ordinary
 # graph initializers owned by the session (a flipped shape is a crash, not an upset
@@ -207,7 +217,12 @@ class Engine:
         providers: list[str] | None = None,
         level: str = "file",
         verify_liveness: bool = True,
+        graph_optimization: str = "disable",
     ) -> None:
+        if graph_optimization not in _OPT_LEVELS:
+            raise OrbnodeError(f"bad graph optimisation {graph_optimization!r}: choose one of "
+                               + ", ".join(_OPT_LEVELS))
+        self.graph_optimization = graph_optimization
         if level not in LEVELS:
             raise OrbnodeError(f"bad level {level!r}: choose one of {', '.join(LEVELS)}")
         self.model_path = Path(model_path)
@@ -290,7 +305,7 @@ class Engine:
         so = ort.SessionOptions()
         so.intra_op_num_threads = threads
         so.inter_op_num_threads = 1
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        so.graph_optimization_level = _OPT_LEVELS[self.graph_optimization]
         so.add_session_config_entry("session.disable_prepacking", "1")
         if live:
             for name, value in self._ortvalues.items():
@@ -374,14 +389,16 @@ class Engine:
     def _explain_unseen(
         self, name: str, probes: list[np.ndarray], x: np.ndarray, clean: bytes
     ) -> str:
+        # The reference reads the probe from the model itself: with optimisations on,
+        # onnxruntime fuses the graph's own initializers before add_initializer applies.
+        golden = self.golden_weights()
         for probe in probes:
+            weights = dict(self.weights)
+            weights.update(golden)
+            weights[name] = probe
             so = self.session_options(1, live=False)
-            for other, value in self._ortvalues.items():
-                if other != name:
-                    so.add_initializer(other, value)
-            ref_value = ortvalue_for(np.ascontiguousarray(probe), self.weight_types[name])
-            so.add_initializer(name, ref_value)
-            ref = ort.InferenceSession(self._model_bytes, so, providers=self.providers)
+            data = self.model_with_weights(weights).SerializeToString()
+            ref = ort.InferenceSession(data, so, providers=self.providers)
             if self._outputs_bytes(ref, x) != clean:
                 return "dead: the runtime copied this weight; in-place changes are not seen"
         return "unobservable: no probe of this weight changed the output (not verified live)"

@@ -1,0 +1,120 @@
+"""Host-side loop sub-commands: ``orbnode run`` and ``orbnode sim``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from node.errors import OrbnodeError
+
+RADIATION_ENVS = ("off", "leo", "saa-heavy", "solar-event")
+
+SUMMARY_LINES = (
+    ("orbits", "{:.2f}"), ("sim_seconds", "{:.0f} s"), ("wall_seconds", "{:.1f} s"),
+    ("inferences", "{:d}"), ("eclipse_fraction", "{:.3f}"),
+    ("throughput_sunlit_per_s", "{:.1f} /s"), ("throughput_eclipse_per_s", "{:.1f} /s"),
+    ("energy_j", "{:.0f} J"), ("inferences_per_joule", "{:.2f} /J"), ("power_source", "{}"),
+    ("min_soc", "{:.3f}"), ("soc_floor", "{:.3f}"), ("max_temp_c", "{:.1f} °C"),
+    ("upsets", "{}"), ("scrub_repairs", "{}"),
+)
+
+
+def _add_env_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--altitude-km", type=float, default=550.0)
+    p.add_argument("--beta-deg", type=float, default=0.0)
+    p.add_argument("--board", default="auto", help="board profile name or .toml path")
+    p.add_argument("--spacecraft", default=None, help="spacecraft profile (default: board's)")
+    p.add_argument("--radiation", choices=RADIATION_ENVS, default="leo")
+    p.add_argument("--orbits", type=float, default=3.0)
+    p.add_argument("--speedup", type=float, default=150.0,
+                   help="environment seconds per wall second")
+    p.add_argument("--tick-s", type=float, default=0.1, help="wall seconds per env tick")
+    p.add_argument("--baud", type=int, default=115200)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from node.commands import add_model_args
+
+    p = sub.add_parser("run", help="node + simulator over a pty pair: the whole loop")
+    _add_env_args(p)
+    add_model_args(p)
+    p.add_argument("--power-source", default="auto", help="auto, rapl, hwmon or model")
+    p.add_argument("--scrub-period-s", type=float, default=600.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="out/run", help="folder for summary.json, "
+                   "telemetry.sqlite, timeline.png")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("sim", help="host side only: play the bus to a node on a serial port")
+    s.add_argument("--port", required=False, help="serial device or pyserial URL")
+    _add_env_args(s)
+    s.add_argument("--out", default="out/sim")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_sim)
+
+
+def _print_summary(summary: dict, out: Path) -> None:
+    print(f"orbnode run: {summary.get('stopped_because', 'done')} — results in {out}")
+    for key, fmt in SUMMARY_LINES:
+        v = summary.get(key)
+        if v is not None:
+            print(f"  {key:26s} {fmt.format(v)}")
+    modes = ", ".join(f"{k} {v:.0f} s" for k, v in summary.get("mode_seconds", {}).items())
+    print(f"  {'mode_seconds':26s} {modes}")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from firmware_stubs.run import RunConfig, run
+
+    cfg = RunConfig(out=Path(args.out), orbits=args.orbits, speedup=args.speedup,
+                    tick_wall_s=args.tick_s, altitude_km=args.altitude_km,
+                    beta_deg=args.beta_deg, board=args.board, spacecraft=args.spacecraft,
+                    radiation=args.radiation, power_source=args.power_source,
+                    model=args.model, input=args.input, input_shape=args.input_shape,
+                    baud=args.baud, scrub_period_s=args.scrub_period_s, seed=args.seed,
+                    progress=not args.no_progress)
+    summary = run(cfg)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        _print_summary(summary, cfg.out)
+    return 0 if summary.get("complete") else 1
+
+
+def cmd_sim(args: argparse.Namespace) -> int:
+    import time
+
+    from firmware_stubs.envelope import Envelope
+    from firmware_stubs.sim import SimConfig, Simulator
+    from firmware_stubs.summary import summarise
+    from firmware_stubs.telemetry_db import TelemetryDB
+    from node.boards import load_board
+    from node.link import Link, open_transport
+
+    if not args.port:
+        raise OrbnodeError("--port is required (the serial device the node is on)")
+    link = Link(open_transport(args.port, args.baud), apid="sim")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    db = TelemetryDB(out / "telemetry.sqlite")
+    sim = Simulator(link, None, db, SimConfig(0.0, args.speedup, args.tick_s))
+    hello = sim.wait_hello(timeout_s=60.0)
+    board = load_board(args.board if args.board != "auto" else hello.get("board", "auto"))
+    sim.env = Envelope.from_config(altitude_km=args.altitude_km, beta_deg=args.beta_deg,
+                                   board=board, radiation=args.radiation,
+                                   spacecraft=args.spacecraft or board.default_spacecraft)
+    sim.config = SimConfig(args.orbits * sim.env.period_s, args.speedup, args.tick_s)
+    db.set_meta("period_s", sim.env.period_s)
+    db.set_meta("power_source", hello.get("power_source", "unknown"))
+    t0 = time.monotonic()
+    sim.run()
+    sim.shutdown()
+    db.set_meta("wall_seconds_loop", time.monotonic() - t0)
+    db.set_meta("complete", True)
+    summary = summarise(db, sim.env.period_s)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(json.dumps(summary, indent=2) if args.json else f"orbnode sim: results in {out}")
+    return 0

@@ -1,0 +1,199 @@
+"""Electrical power system: solar array, battery, bus loads. Pure functions, SI units.
+
+Solar array output (Patel, *Spacecraft Power Systems* (2005) §4; SMAD 3rd ed. §11.4)::
+
+    P = S0 / d_AU^2 * eta_BOL * f_EOL * sum_k A_k max(0, n_k . s_hat) * nu
+
+with S0 = 1361 W/m^2, nu the shadow illumination factor, and the area-weighted
+cosine from the array's pointing: a two-axis sun-tracking array has cos = 1, an
+array rotating about the orbit normal (one-axis) has cos = cos(beta), and body-
+mounted panels of a nadir-pointing spacecraft see the Sun through their face
+normals in the local-vertical/local-horizontal frame.
+
+Battery (energy book-keeping in joules; Patel §6)::
+
+    charging:     dE = eta_c * P_net * dt          (P_net > 0)
+    discharging:  dE = P_net / eta_d * dt          (P_net < 0)
+    capacity      C = C_BOL * (1 - fade_per_year * age_years)
+    SoC floor     soc_min = 1 - DoD_max
+    voltage       V = n_series * OCV(SoC) - I * R_internal,  I = P / V
+
+The OCV(SoC) table is a typical Li-ion NMC cell (e.g. 18650 NCR cells; values
+rounded from published discharge curves at C/20, 25 C).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from firmware_stubs.constants import SOLAR_CONSTANT_W_M2
+
+ARRAY_POINTING = ("sun-tracking", "1-axis", "body")
+# Face normals of a nadir-pointing spacecraft, in LVLH terms.
+BODY_FACES = ("zenith", "nadir", "ram", "wake", "north", "south")
+
+NMC_OCV_SOC = (0.0, 0.05, 0.10, 0.20, 0.30, 0.40, 0.50, 0.60, 0.70, 0.80, 0.90, 1.00)
+NMC_OCV_V = (3.00, 3.30, 3.45, 3.55, 3.62, 3.67, 3.72, 3.79, 3.87, 3.95, 4.05, 4.18)
+
+
+def lvlh_sun_cosines(sun_unit: np.ndarray, r_km: np.ndarray, v_km_s: np.ndarray) -> dict[str, np.ndarray]:
+    """Cosine between the Sun direction and each body face normal of a nadir-pointing craft.
+
+    zenith = r/|r|, north = h/|h| (orbit normal), ram = north x zenith (along-track).
+    """
+    s = np.atleast_2d(sun_unit)
+    r = np.atleast_2d(r_km)
+    zen = r / np.linalg.norm(r, axis=-1, keepdims=True)
+    h = np.cross(r, np.atleast_2d(v_km_s))
+    north = h / np.linalg.norm(h, axis=-1, keepdims=True)
+    ram = np.cross(north, zen)
+    cz, cn, cr = (np.sum(s * zen, -1), np.sum(s * north, -1), np.sum(s * ram, -1))
+    return {"zenith": cz, "nadir": -cz, "north": cn, "south": -cn, "ram": cr, "wake": -cr}
+
+
+@dataclass(frozen=True)
+class SolarArray:
+    """A solar array: total cell area, cell efficiency, end-of-life factor, pointing."""
+
+    area_m2: float
+    efficiency_bol: float = 0.30
+    eol_factor: float = 0.89
+    pointing: str = "sun-tracking"
+    body_faces_m2: dict[str, float] = field(default_factory=dict)  # pointing == "body"
+
+    def __post_init__(self) -> None:
+        if self.pointing not in ARRAY_POINTING:
+            raise ValueError(f"array pointing must be one of {ARRAY_POINTING}, got {self.pointing!r}")
+        if self.pointing == "body":
+            unknown = set(self.body_faces_m2) - set(BODY_FACES)
+            if unknown or not self.body_faces_m2:
+                raise ValueError(f"body-mounted array needs face areas for {BODY_FACES}")
+            object.__setattr__(self, "area_m2", float(sum(self.body_faces_m2.values())))
+        if not (self.area_m2 >= 0 and 0 < self.efficiency_bol <= 1 and 0 < self.eol_factor <= 1):
+            raise ValueError("array area must be >= 0, efficiency and EOL factor within (0, 1]")
+
+    @property
+    def peak_power_w(self) -> float:
+        """Output at normal incidence, 1 AU, full sun (end of life)."""
+        return SOLAR_CONSTANT_W_M2 * self.area_m2 * self.efficiency_bol * self.eol_factor
+
+    def effective_area_m2(
+        self, sun_unit: np.ndarray, r_km: np.ndarray, v_km_s: np.ndarray
+    ) -> np.ndarray:
+        """Area-weighted incidence cosine times area, sum_k A_k max(0, cos theta_k)."""
+        s = np.atleast_2d(sun_unit)
+        if self.pointing == "sun-tracking":
+            return np.full(s.shape[0], self.area_m2)
+        r = np.atleast_2d(r_km)
+        h = np.cross(r, np.atleast_2d(v_km_s))
+        h /= np.linalg.norm(h, axis=-1, keepdims=True)
+        if self.pointing == "1-axis":
+            sin_beta = np.sum(s * h, axis=-1)
+            return self.area_m2 * np.sqrt(np.clip(1.0 - sin_beta**2, 0.0, 1.0))
+        cosines = lvlh_sun_cosines(s, r, v_km_s)
+        total = np.zeros(s.shape[0])
+        for face, area in self.body_faces_m2.items():
+            total += area * np.maximum(cosines[face], 0.0)
+        return total
+
+    def power_w(
+        self,
+        illumination: np.ndarray,
+        effective_area_m2: np.ndarray | float,
+        sun_distance_au: np.ndarray | float = 1.0,
+    ) -> np.ndarray:
+        """P = S0/d^2 * eta_BOL * f_EOL * A_eff * nu (module doc)."""
+        flux = SOLAR_CONSTANT_W_M2 / np.asarray(sun_distance_au, dtype=float) ** 2
+        return (
+            flux
+            * self.efficiency_bol
+            * self.eol_factor
+            * np.asarray(effective_area_m2, dtype=float)
+            * np.asarray(illumination, dtype=float)
+        )
+
+
+@dataclass(frozen=True)
+class Battery:
+    """A Li-ion battery: capacity, efficiencies, depth-of-discharge limit, fade, OCV curve."""
+
+    capacity_wh: float  # beginning of life
+    charge_efficiency: float = 0.95
+    discharge_efficiency: float = 0.95
+    depth_of_discharge: float = 0.30
+    fade_per_year: float = 0.03  # capacity lost per year of LEO cycling, fraction of BOL
+    age_years: float = 0.0
+    cells_series: int = 2
+    internal_resistance_ohm: float = 0.05
+    ocv_soc: tuple[float, ...] = NMC_OCV_SOC
+    ocv_v: tuple[float, ...] = NMC_OCV_V
+
+    def __post_init__(self) -> None:
+        if not self.capacity_wh > 0:
+            raise ValueError(f"battery capacity must be > 0 Wh, got {self.capacity_wh}")
+        if not (0 < self.charge_efficiency <= 1 and 0 < self.discharge_efficiency <= 1):
+            raise ValueError("battery efficiencies must be within (0, 1]")
+        if not 0 < self.depth_of_discharge <= 1:
+            raise ValueError(f"depth of discharge must be within (0, 1], got {self.depth_of_discharge}")
+        if not (self.fade_per_year >= 0 and self.age_years >= 0):
+            raise ValueError("fade and age must be >= 0")
+        if self.capacity_fraction <= 0:
+            raise ValueError("the battery has faded to nothing at this age")
+        if len(self.ocv_soc) != len(self.ocv_v) or list(self.ocv_soc) != sorted(self.ocv_soc):
+            raise ValueError("OCV table must have increasing SoC and as many voltages")
+
+    @property
+    def capacity_fraction(self) -> float:
+        """Remaining capacity as a fraction of BOL: 1 - fade_per_year * age_years."""
+        return 1.0 - self.fade_per_year * self.age_years
+
+    @property
+    def capacity_j(self) -> float:
+        """Faded capacity in joules."""
+        return self.capacity_wh * 3600.0 * self.capacity_fraction
+
+    @property
+    def soc_floor(self) -> float:
+        """Lowest SoC the node may use: 1 - allowed depth of discharge."""
+        return 1.0 - self.depth_of_discharge
+
+    def open_circuit_v(self, soc: np.ndarray | float) -> np.ndarray:
+        """Pack open-circuit voltage, n_series * OCV(SoC), linear in the table."""
+        return self.cells_series * np.interp(np.clip(soc, 0.0, 1.0), self.ocv_soc, self.ocv_v)
+
+    def voltage_v(self, soc: np.ndarray | float, power_w: np.ndarray | float = 0.0) -> np.ndarray:
+        """Terminal voltage at ``power_w`` drawn (negative: charging): V = OCV - I R.
+
+        Solves V = OCV - (P / V) R for the physical root V = (OCV + sqrt(OCV^2 - 4 P R)) / 2.
+        """
+        ocv = self.open_circuit_v(soc)
+        disc = np.maximum(ocv**2 - 4.0 * np.asarray(power_w, dtype=float) * self.internal_resistance_ohm, 0.0)
+        return 0.5 * (ocv + np.sqrt(disc))
+
+    def delta_energy_j(self, net_power_w: float, dt_s: float) -> float:
+        """Change of stored energy for net power at the battery terminals (module doc)."""
+        if net_power_w > 0:
+            return self.charge_efficiency * net_power_w * dt_s
+        return net_power_w / self.discharge_efficiency * dt_s
+
+
+@dataclass(frozen=True)
+class BusLoads:
+    """Spacecraft loads other than the compute node, per node power mode (W)."""
+
+    modes_w: dict[str, float]
+    eclipse_heater_w: float = 0.0  # survival heaters on in eclipse
+
+    def __post_init__(self) -> None:
+        for key in ("FULL", "ECO", "SAFE"):
+            if key not in self.modes_w:
+                raise ValueError(f"bus loads need a value for power mode {key}")
+        if any((not math.isfinite(v)) or v < 0 for v in self.modes_w.values()):
+            raise ValueError("bus loads must be >= 0 W")
+
+    def power_w(self, mode: str, illumination: np.ndarray | float) -> np.ndarray:
+        """Bus power in ``mode``, plus the eclipse heaters weighted by (1 - nu)."""
+        return self.modes_w[mode] + self.eclipse_heater_w * (1.0 - np.asarray(illumination, dtype=float))

@@ -1,0 +1,129 @@
+"""Load spacecraft and radiation-environment data files (``firmware_stubs/data/*.toml``).
+
+The only module of the environment models that touches files: everything else is
+pure. Every unusable input raises :class:`node.errors.OrbnodeError` with one line.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from firmware_stubs.epslib import Battery, BusLoads, SolarArray
+from firmware_stubs.radenvlib import RadiationEnvironment, SAABox
+from firmware_stubs.thermallib import ThermalModel
+from node.errors import OrbnodeError
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+RADIATION_FILE = DATA_DIR / "radiation.toml"
+DEFAULT_SPACECRAFT = "cubesat-3u"
+RADIATION_ENVIRONMENTS = ("off", "leo", "saa-heavy", "solar-event")
+
+
+@dataclass(frozen=True)
+class Spacecraft:
+    """Everything about the spacecraft bus the envelope needs (board excluded)."""
+
+    name: str
+    description: str
+    board: str  # the board this spacecraft was sized for
+    array: SolarArray
+    battery: Battery
+    bus: BusLoads
+    thermal: dict  # ThermalModel keyword arguments without the board's
+    shed_release_margin: float = 0.02
+
+    def thermal_model(self, board_heat_capacity_j_per_k: float, strap_w_per_k: float) -> ThermalModel:
+        return ThermalModel(
+            board_heat_capacity_j_per_k=board_heat_capacity_j_per_k,
+            strap_conductance_w_per_k=strap_w_per_k,
+            **self.thermal,
+        )
+
+
+def _read_toml(path: Path, what: str) -> dict:
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise OrbnodeError(f"{what} file not found: {path}") from None
+    except OSError as exc:
+        raise OrbnodeError(f"cannot read {what} file {path}: {exc.strerror}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise OrbnodeError(f"{what} file {path} is not valid TOML: {first}") from None
+
+
+def list_spacecraft() -> list[str]:
+    """Names of the spacecraft data files shipped with orbnode."""
+    return sorted(p.stem for p in DATA_DIR.glob("*.toml") if p != RADIATION_FILE)
+
+
+def _table(data: dict, key: str, where: str) -> dict:
+    value = data.get(key)
+    if not isinstance(value, dict):
+        raise OrbnodeError(f"{where}: missing [{key}] table")
+    return value
+
+
+def load_spacecraft(name_or_path: str = DEFAULT_SPACECRAFT) -> Spacecraft:
+    """Load a spacecraft by name (``cubesat-3u``, ``smallsat-jetson``, ``smallsat-x86``)
+    or from a ``.toml`` path."""
+    text = str(name_or_path).strip()
+    path = Path(text)
+    if not (text.endswith(".toml") or "/" in text):
+        path = DATA_DIR / f"{text}.toml"
+        if not path.is_file() or path == RADIATION_FILE:
+            raise OrbnodeError(
+                f"unknown spacecraft {text!r}; choose one of " + ", ".join(list_spacecraft())
+            )
+    data = _read_toml(path, "spacecraft")
+    where = str(path)
+    try:
+        arr = dict(_table(data, "array", where))
+        faces = arr.pop("body_faces_m2", {})
+        array = SolarArray(
+            area_m2=float(arr.pop("area_m2", 0.0)),
+            body_faces_m2={k: float(v) for k, v in faces.items()},
+            **arr,
+        )
+        battery = Battery(**_table(data, "battery", where))
+        bus_raw = dict(_table(data, "bus", where))
+        heater = float(bus_raw.pop("eclipse_heater_w", 0.0))
+        bus = BusLoads({k: float(v) for k, v in bus_raw.items()}, heater)
+        thermal = dict(_table(data, "thermal", where))
+        ThermalModel(**thermal)  # validate now, not at first use
+        eps = data.get("eps", {})
+        margin = float(eps.get("shed_release_margin", 0.02))
+        if not 0 <= margin < 1:
+            raise ValueError(f"shed_release_margin must be within 0..1, got {margin}")
+        return Spacecraft(
+            name=str(data.get("name", path.stem)),
+            description=str(data.get("description", "")),
+            board=str(data.get("board", "rpi4")),
+            array=array,
+            battery=battery,
+            bus=bus,
+            thermal=thermal,
+            shed_release_margin=margin,
+        )
+    except (TypeError, ValueError) as exc:
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise OrbnodeError(f"{where}: {msg}") from None
+
+
+def load_radiation(name: str = "leo", path: str | Path = RADIATION_FILE) -> RadiationEnvironment:
+    """The named radiation environment (``off``, ``leo``, ``saa-heavy``, ``solar-event``)."""
+    data = _read_toml(Path(path), "radiation environment")
+    envs = data.get("environments", {})
+    if name not in envs:
+        raise OrbnodeError(
+            f"unknown radiation environment {name!r}; choose one of " + ", ".join(sorted(envs))
+        )
+    try:
+        saa = SAABox(**{k: float(v) for k, v in data.get("saa", {}).items()})
+        return RadiationEnvironment(name=name, saa=saa, **envs[name])
+    except (TypeError, ValueError) as exc:
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise OrbnodeError(f"{path}: environment {name!r}: {msg}") from None

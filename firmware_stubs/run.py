@@ -1,0 +1,176 @@
+"""``orbnode run``: node and simulator on one machine over a pseudo-terminal pair.
+
+The node runs in its own process (``orbnode node``) on the pty's slave end,
+opened through pyserial exactly as a board opens its UART; the simulator holds
+the master end. Same code, same bytes as a two-machine bench.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from firmware_stubs.sim import NodeLost, SimConfig, Simulator
+from firmware_stubs.summary import summarise
+from firmware_stubs.telemetry_db import TelemetryDB
+from firmware_stubs.timeline import plot_timeline
+from node.errors import OrbnodeError
+from node.link import Link
+from node.link.paced import PacedTransport
+from node.link.pty_transport import PtyPair
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    out: Path
+    orbits: float = 3.0
+    speedup: float = 150.0
+    tick_wall_s: float = 0.1
+    altitude_km: float = 550.0
+    beta_deg: float = 0.0
+    board: str = "auto"
+    spacecraft: str | None = None
+    radiation: str = "leo"
+    power_source: str = "auto"
+    model: str | None = None
+    input: str | None = None
+    input_shape: str | None = None
+    baud: int = 115200
+    scrub_period_s: float = 600.0
+    seed: int = 0
+    progress: bool = True
+
+
+def _check_model(cfg: RunConfig) -> str:
+    """Load the model once here so a bad one fails with one line before anything starts."""
+    from node.engine import Engine, parse_shape
+    from node.inputs import load_inputs
+    from node.models import DEFAULT_MODEL
+
+    model = cfg.model or str(DEFAULT_MODEL)
+    shape = parse_shape(cfg.input_shape) if cfg.input_shape else None
+    engine = Engine(model, threads=1, input_shape=shape)
+    x, _ = load_inputs(engine, cfg.input)
+    engine.run(x[: engine.input_shape[0]])
+    return model
+
+
+def _node_command(cfg: RunConfig, port: str, board: str, model: str) -> list[str]:
+    cmd = [sys.executable, "-m", "node", "node", "--port", port, "--baud", str(cfg.baud),
+           "--board", board, "--model", model, "--power-source", cfg.power_source,
+           "--scrub-period-s", str(cfg.scrub_period_s), "--seed", str(cfg.seed),
+           "--radiation", "off" if cfg.radiation == "off" else "on"]
+    if cfg.input:
+        cmd += ["--input", cfg.input]
+    if cfg.input_shape:
+        cmd += ["--input-shape", cfg.input_shape]
+    return cmd
+
+
+def run(cfg: RunConfig) -> dict[str, Any]:
+    from firmware_stubs.envelope import Envelope
+    from node.boards import detect_board, load_board
+
+    if cfg.orbits <= 0 or cfg.speedup <= 0 or cfg.tick_wall_s <= 0:
+        raise OrbnodeError("--orbits, --speedup and --tick-s must be positive")
+    board = load_board(detect_board() if cfg.board == "auto" else cfg.board)
+    model = _check_model(cfg)
+    env = Envelope.from_config(altitude_km=cfg.altitude_km, beta_deg=cfg.beta_deg, board=board,
+                               spacecraft=cfg.spacecraft or board.default_spacecraft,
+                               radiation=cfg.radiation)
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    db_path = cfg.out / "telemetry.sqlite"
+    for stale in (db_path, db_path.with_name(db_path.name + "-wal"),
+                  db_path.with_name(db_path.name + "-shm")):
+        stale.unlink(missing_ok=True)
+    db = TelemetryDB(db_path)
+    db.set_meta("board", board.name)
+    db.set_meta("model", Path(model).name)
+    db.set_meta("radiation", cfg.radiation)
+    db.set_meta("altitude_km", cfg.altitude_km)
+    db.set_meta("beta_deg", cfg.beta_deg)
+    db.set_meta("speedup", cfg.speedup)
+    db.set_meta("spacecraft", cfg.spacecraft or board.default_spacecraft)
+    db.set_meta("period_s", env.period_s)
+    db.set_meta("eclipse_fraction_analytic", env.eclipse_fraction)
+    db.set_meta("complete", False)
+
+    pty = PtyPair()
+    log = open(cfg.out / "node.log", "w")  # noqa: SIM115 (lives as long as the node)
+    proc = subprocess.Popen(_node_command(cfg, pty.slave_path, board.name, model),
+                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    link = Link(PacedTransport(pty.master(), cfg.baud), apid="sim")
+    duration_s = cfg.orbits * env.period_s
+    bar = tqdm(total=round(duration_s), unit="sim s", disable=not cfg.progress,
+               desc="orbnode run", dynamic_ncols=True, file=sys.stderr)
+
+    def on_tick(row: dict) -> None:
+        bar.update(round(row["t_s"]) - bar.n)
+        bar.set_postfix_str(f"orbit {row['t_s'] / env.period_s:4.2f} {row['mode']:4s} "
+                            f"SoC {row['soc'] * 100:5.1f}% {row['temp_c']:5.1f}°C "
+                            f"{row['throughput_per_s']:7.0f} inf/s")
+
+    sim = Simulator(link, env, db, SimConfig(duration_s, cfg.speedup, cfg.tick_wall_s),
+                    on_tick=on_tick)
+    stopped_because = "completed"
+    previous_term = signal.signal(signal.SIGTERM, lambda *_: sim.stop())
+    try:
+        try:
+            hello = sim.wait_hello(timeout_s=60.0)
+        except NodeLost:
+            proc.poll()
+            raise OrbnodeError("the node did not start: " + _last_line(cfg.out / "node.log"))
+        db.set_meta("power_source", hello.get("power_source", "unknown"))
+        db.set_meta("power_measured", hello.get("measured") == "1")
+        t0 = time.monotonic()
+        try:
+            sim.run()
+            if sim._stop:
+                stopped_because = "terminated"
+        except KeyboardInterrupt:
+            stopped_because = "interrupted"
+        except NodeLost as exc:
+            stopped_because = f"node lost: {exc}"
+        db.set_meta("wall_seconds_loop", time.monotonic() - t0)
+        sim.shutdown()
+    finally:
+        signal.signal(signal.SIGTERM, previous_term)
+        bar.close()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        link.close()
+        pty.close()
+        log.close()
+    db.set_meta("complete", stopped_because == "completed")
+    db.set_meta("stopped_because", stopped_because)
+    db.set_meta("frames_bad_host", link.stats.frames_bad + link.stats.packets_bad)
+    summary = summarise(db, env.period_s)
+    (cfg.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    if summary.get("ticks"):
+        plot_timeline(db, cfg.out / "timeline.png",
+                      title=f"orbnode run — {board.name}, {Path(model).name}, "
+                            f"{cfg.altitude_km:g} km β={cfg.beta_deg:g}°, radiation {cfg.radiation}")
+    db.close()
+    if stopped_because.startswith("node lost"):
+        raise OrbnodeError(f"{stopped_because}; {_last_line(cfg.out / 'node.log')} "
+                           f"(partial results kept in {cfg.out})")
+    return summary
+
+
+def _last_line(path: Path) -> str:
+    try:
+        lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
+    except OSError:
+        return "no node log"
+    return lines[-1] if lines else "node printed nothing"

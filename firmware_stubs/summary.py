@@ -1,0 +1,83 @@
+"""The run summary, computed from the telemetry archive alone.
+
+Because it reads only ``telemetry.sqlite``, a summary can be recomputed after a
+crash or a kill from whatever rows were archived.
+
+Figures and what they mean:
+* ``throughput_*_per_s``: inferences per wall second (node work is real), over
+  the intervals the environment had the spacecraft in sunlight / in eclipse.
+* ``energy_j``: node energy over the simulated mission, sum of reported power x
+  environment seconds, as the EPS integrated it.
+* ``inferences_per_joule``: inferences / (reported power x wall seconds): the
+  board's real work per joule over the same window as the throughput.
+* ``power_source``: which sensor or model every power figure came from.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from firmware_stubs.telemetry_db import TelemetryDB
+
+
+def summarise(db: TelemetryDB, period_s: float | None = None) -> dict[str, Any]:
+    rows = db.hk_rows()
+    meta = db.meta()
+    period_s = period_s or meta.get("period_s")
+    if not rows:
+        return {"ticks": 0, "complete": False, **{k: meta[k] for k in meta if k != "config"}}
+    sim_s = rows[-1]["t_s"]
+    mode_s: dict[str, float] = defaultdict(float)
+    sun = {"inf": 0, "wall": 0.0}
+    ecl = {"inf": 0, "wall": 0.0}
+    eclipse_s = 0.0
+    energy_sim_j = 0.0
+    energy_wall_j = 0.0
+    for r in rows:
+        mode_s[r["mode"]] += r["dt_s"]
+        bucket = ecl if r["in_eclipse"] else sun
+        bucket["inf"] += r["inferences_delta"]
+        bucket["wall"] += r["node_wall_dt_s"]
+        if r["in_eclipse"]:
+            eclipse_s += r["dt_s"]
+        energy_sim_j += r["node_power_w"] * r["dt_s"]
+        energy_wall_j += r["node_power_w"] * r["node_wall_dt_s"]
+    inferences = rows[-1]["inferences"] - (rows[0]["inferences"] - rows[0]["inferences_delta"])
+    correct = rows[-1]["correct"]
+    sources = sorted({r["power_source"] for r in rows})
+    last = rows[-1]
+    summary = {
+        "orbits": sim_s / period_s if period_s else None,
+        "sim_seconds": sim_s,
+        "wall_seconds": last["wall_s"],
+        "ticks": len(rows),
+        "inferences": inferences,
+        "accuracy": correct / last["inferences"] if last["inferences"] and correct else None,
+        "eclipse_fraction": eclipse_s / sim_s if sim_s else 0.0,
+        "eclipse_fraction_analytic": meta.get("eclipse_fraction_analytic"),
+        "throughput_sunlit_per_s": sun["inf"] / sun["wall"] if sun["wall"] else 0.0,
+        "throughput_eclipse_per_s": ecl["inf"] / ecl["wall"] if ecl["wall"] else 0.0,
+        "energy_j": energy_sim_j,
+        "energy_wall_j": energy_wall_j,
+        "inferences_per_joule": inferences / energy_wall_j if energy_wall_j else 0.0,
+        "mean_power_w": energy_wall_j / sum(r["node_wall_dt_s"] for r in rows),
+        "power_source": meta.get("power_source") or ",".join(sources),
+        "power_measured": bool(meta.get("power_measured", False)),
+        "min_soc": min(r["soc"] for r in rows),
+        "soc_floor": last["soc_floor"],
+        "battery_below_floor": any(r["soc"] < r["soc_floor"] - 1e-9 for r in rows),
+        "load_shed_ticks": sum(r["load_shed"] for r in rows),
+        "max_temp_c": max(r["temp_c"] for r in rows),
+        "mode_seconds": dict(sorted(mode_s.items())),
+        "upsets": last["upsets"],
+        "scrub_detected": last["scrub_detected"],
+        "scrub_repairs": last["scrub_repairs"],
+        "frames_bad_node": last["frames_bad"],
+        "tc_rejected": last["tc_rejected"],
+    }
+    for k in ("board", "model", "radiation", "altitude_km", "beta_deg", "speedup",
+              "spacecraft", "complete", "frames_bad_host", "stopped_because"):
+        if k in meta:
+            summary[k] = meta[k]
+    return summary

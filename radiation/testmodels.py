@@ -1,0 +1,159 @@
+"""Small real ONNX models in the shapes real deployments take, for tests and benchmarks.
+
+Real models carry weights as initializers *or* as ``Constant`` nodes, declare dynamic
+batch dimensions, come at old opsets/IR versions with initializers listed as graph
+inputs, keep big tensors in external data files, and are quantized to int8 with
+scales, zero points and int32 biases. Each builder here writes one such model, with
+fixed seeds, so every path of the engine and the injector is exercised on real
+onnxruntime sessions.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+
+def _cnn_weights(seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    f = np.float32
+    return {
+        "conv1.weight": (rng.standard_normal((8, 1, 3, 3)) * 0.5).astype(f),
+        "conv1.bias": (rng.standard_normal(8) * 0.1).astype(f),
+        "bn1.scale": (rng.random(8) + 0.5).astype(f),
+        "bn1.bias": (rng.standard_normal(8) * 0.1).astype(f),
+        "bn1.mean": (rng.standard_normal(8) * 0.1).astype(f),
+        "bn1.var": (rng.random(8) + 0.5).astype(f),
+        "conv2.weight": (rng.standard_normal((16, 8, 3, 3)) * 0.2).astype(f),
+        "conv2.bias": (rng.standard_normal(16) * 0.1).astype(f),
+        "fc.weight": (rng.standard_normal((10, 256)) * 0.1).astype(f),
+        "fc.bias": (rng.standard_normal(10) * 0.1).astype(f),
+    }
+
+
+def cnn_model(*, constants: bool = False, opset: int = 17, ir_version: int = 8,
+              dynamic: bool = True, initializers_as_inputs: bool = False,
+              seed: int = 0) -> onnx.ModelProto:
+    """A digits-sized CNN: Conv-BN-Relu, Conv-Relu-MaxPool, Flatten, Gemm (input [N,1,8,8]).
+
+    ``constants=True`` stores every weight as a ``Constant`` node instead of an
+    initializer; ``initializers_as_inputs=True`` lists initializers as graph inputs
+    (what IR 3 required).
+    """
+    w = _cnn_weights(seed)
+    nodes = [
+        helper.make_node("Conv", ["input", "conv1.weight", "conv1.bias"], ["conv1_out"],
+                         pads=[1, 1, 1, 1]),
+        helper.make_node("BatchNormalization",
+                         ["conv1_out", "bn1.scale", "bn1.bias", "bn1.mean", "bn1.var"], ["bn1_out"]),
+        helper.make_node("Relu", ["bn1_out"], ["relu1_out"]),
+        helper.make_node("Conv", ["relu1_out", "conv2.weight", "conv2.bias"], ["conv2_out"],
+                         pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["conv2_out"], ["relu2_out"]),
+        helper.make_node("MaxPool", ["relu2_out"], ["pool_out"], kernel_shape=[2, 2],
+                         strides=[2, 2]),
+        helper.make_node("Flatten", ["pool_out"], ["flat_out"]),
+        helper.make_node("Gemm", ["flat_out", "fc.weight", "fc.bias"], ["logits"], transB=1),
+    ]
+    batch = "N" if dynamic else 1
+    inputs = [helper.make_tensor_value_info("input", TensorProto.FLOAT, [batch, 1, 8, 8])]
+    outputs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [batch, 10])]
+    inits = []
+    if constants:
+        consts = [helper.make_node("Constant", [], [n], value=numpy_helper.from_array(a, n + "_v"))
+                  for n, a in w.items()]
+        nodes = consts + nodes
+    else:
+        inits = [numpy_helper.from_array(a, n) for n, a in w.items()]
+        if initializers_as_inputs:
+            inputs += [helper.make_tensor_value_info(n, TensorProto.FLOAT, list(a.shape))
+                       for n, a in w.items()]
+    graph = helper.make_graph(nodes, "cnn", inputs, outputs, inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
+                              producer_name="orbnode-tests")
+    model.ir_version = ir_version
+    return model
+
+
+def save(model: onnx.ModelProto, path: str | os.PathLike, *, external: bool = False) -> Path:
+    """Write ``model`` to ``path``; ``external=True`` puts tensor data in a side file."""
+    path = Path(path)
+    if external:
+        onnx.save_model(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
+                        location=path.name + ".data", size_threshold=0)
+    else:
+        onnx.save_model(model, str(path))
+    return path
+
+
+def cast_weights_model(dtype: str, seed: int = 0) -> onnx.ModelProto:
+    """MatMul on weights stored as float16 or bfloat16 and cast to float32 (input [1,16]).
+
+    Storing low-precision weights and computing in float32 is what CPUs do with them;
+    onnxruntime's CPU provider has few bfloat16 kernels but casts them.
+    """
+    import ml_dtypes
+
+    rng = np.random.default_rng(seed)
+    np_dtype = {"float16": np.float16, "bfloat16": ml_dtypes.bfloat16}[dtype]
+    elem = {"float16": TensorProto.FLOAT16, "bfloat16": TensorProto.BFLOAT16}[dtype]
+    w1 = rng.standard_normal((16, 32)).astype(np.float32).astype(np_dtype)
+    w2 = rng.standard_normal((32, 4)).astype(np.float32).astype(np_dtype)
+    nodes = [
+        helper.make_node("Cast", ["w1"], ["w1f"], to=TensorProto.FLOAT),
+        helper.make_node("MatMul", ["x", "w1f"], ["h"]),
+        helper.make_node("Tanh", ["h"], ["t"]),
+        helper.make_node("Cast", ["w2"], ["w2f"], to=TensorProto.FLOAT),
+        helper.make_node("MatMul", ["t", "w2f"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes, "cast_weights",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
+        [numpy_helper.from_array(w1, "w1"), numpy_helper.from_array(w2, "w2")],
+    )
+    for t in graph.initializer:
+        assert t.data_type == elem
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model
+
+
+def quantized_cnn(path: str | os.PathLike, *, seed: int = 0, samples: int = 16,
+                  quant_format: str = "QOperator") -> Path:
+    """The CNN quantized by onnxruntime's own static quantizer (int8 weights, uint8 acts).
+
+    ``QOperator`` gives QLinearConv/QLinearMatMul-style kernels reading int8 weights,
+    float scales, zero points and int32 biases directly; ``QDQ`` gives
+    DequantizeLinear nodes in front of float kernels. Written to ``path``.
+    """
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    path = Path(path)
+    fp32 = path.with_name(path.stem + "_fp32.onnx")
+    onnx.save_model(cnn_model(dynamic=False, seed=seed), str(fp32))
+    rng = np.random.default_rng(seed + 1)
+    data = [{"input": rng.random((1, 1, 8, 8), dtype=np.float32)} for _ in range(samples)]
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.it = iter(data)
+
+        def get_next(self):  # noqa: ANN202 - onnxruntime's interface
+            return next(self.it, None)
+
+    quantize_static(str(fp32), str(path), Reader(),
+                    quant_format=getattr(QuantFormat, quant_format),
+                    weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8,
+                    per_channel=False)
+    fp32.unlink()
+    return path
