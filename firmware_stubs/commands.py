@@ -26,6 +26,8 @@ def _add_env_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--board", default="auto", help="board profile name or .toml path")
     p.add_argument("--spacecraft", default=None, help="spacecraft profile (default: board's)")
     p.add_argument("--radiation", choices=RADIATION_ENVS, default="leo")
+    p.add_argument("--initial-soc", type=float, default=1.0,
+                   help="battery state of charge at the start, 0..1")
     p.add_argument("--orbits", type=float, default=3.0)
     p.add_argument("--speedup", type=float, default=150.0,
                    help="environment seconds per wall second")
@@ -72,7 +74,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     cfg = RunConfig(out=Path(args.out), orbits=args.orbits, speedup=args.speedup,
                     tick_wall_s=args.tick_s, altitude_km=args.altitude_km,
                     beta_deg=args.beta_deg, board=args.board, spacecraft=args.spacecraft,
-                    radiation=args.radiation, power_source=args.power_source,
+                    radiation=args.radiation, initial_soc=args.initial_soc,
+                    power_source=args.power_source,
                     model=args.model, input=args.input, input_shape=args.input_shape,
                     baud=args.baud, scrub_period_s=args.scrub_period_s, seed=args.seed,
                     progress=not args.no_progress)
@@ -105,6 +108,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
     board = load_board(args.board if args.board != "auto" else hello.get("board", "auto"))
     sim.env = Envelope.from_config(altitude_km=args.altitude_km, beta_deg=args.beta_deg,
                                    board=board, radiation=args.radiation,
+                                   initial_soc=args.initial_soc,
                                    spacecraft=args.spacecraft or board.default_spacecraft)
     sim.config = SimConfig(args.orbits * sim.env.period_s, args.speedup, args.tick_s)
     db.set_meta("period_s", sim.env.period_s)

@@ -108,7 +108,9 @@ def illumination(r_sat_km: np.ndarray, r_sun_km: np.ndarray, model: str = "conic
     raise ValueError(f"unknown shadow model {model!r}; choose one of {', '.join(SHADOW_MODELS)}")
 
 
-def eclipse_intervals(t_s: np.ndarray, nu: np.ndarray, threshold: float = 0.5) -> list[tuple[float, float]]:
+def eclipse_intervals(
+    t_s: np.ndarray, nu: np.ndarray, threshold: float = 0.5
+) -> list[tuple[float, float]]:
     """(start, end) times where ``nu < threshold``, entries/exits interpolated linearly.
 
     An interval open at either end of the samples is clipped to the sample range.

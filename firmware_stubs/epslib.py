@@ -39,7 +39,9 @@ NMC_OCV_SOC = (0.0, 0.05, 0.10, 0.20, 0.30, 0.40, 0.50, 0.60, 0.70, 0.80, 0.90, 
 NMC_OCV_V = (3.00, 3.30, 3.45, 3.55, 3.62, 3.67, 3.72, 3.79, 3.87, 3.95, 4.05, 4.18)
 
 
-def lvlh_sun_cosines(sun_unit: np.ndarray, r_km: np.ndarray, v_km_s: np.ndarray) -> dict[str, np.ndarray]:
+def lvlh_sun_cosines(
+    sun_unit: np.ndarray, r_km: np.ndarray, v_km_s: np.ndarray
+) -> dict[str, np.ndarray]:
     """Cosine between the Sun direction and each body face normal of a nadir-pointing craft.
 
     zenith = r/|r|, north = h/|h| (orbit normal), ram = north x zenith (along-track).
@@ -66,7 +68,9 @@ class SolarArray:
 
     def __post_init__(self) -> None:
         if self.pointing not in ARRAY_POINTING:
-            raise ValueError(f"array pointing must be one of {ARRAY_POINTING}, got {self.pointing!r}")
+            raise ValueError(
+                f"array pointing must be one of {ARRAY_POINTING}, got {self.pointing!r}"
+            )
         if self.pointing == "body":
             unknown = set(self.body_faces_m2) - set(BODY_FACES)
             if unknown or not self.body_faces_m2:
@@ -137,7 +141,9 @@ class Battery:
         if not (0 < self.charge_efficiency <= 1 and 0 < self.discharge_efficiency <= 1):
             raise ValueError("battery efficiencies must be within (0, 1]")
         if not 0 < self.depth_of_discharge <= 1:
-            raise ValueError(f"depth of discharge must be within (0, 1], got {self.depth_of_discharge}")
+            raise ValueError(
+                f"depth of discharge must be within (0, 1], got {self.depth_of_discharge}"
+            )
         if not (self.fade_per_year >= 0 and self.age_years >= 0):
             raise ValueError("fade and age must be >= 0")
         if self.capacity_fraction <= 0:
@@ -170,7 +176,9 @@ class Battery:
         Solves V = OCV - (P / V) R for the physical root V = (OCV + sqrt(OCV^2 - 4 P R)) / 2.
         """
         ocv = self.open_circuit_v(soc)
-        disc = np.maximum(ocv**2 - 4.0 * np.asarray(power_w, dtype=float) * self.internal_resistance_ohm, 0.0)
+        disc = np.maximum(
+            ocv**2 - 4.0 * np.asarray(power_w, dtype=float) * self.internal_resistance_ohm, 0.0
+        )
         return 0.5 * (ocv + np.sqrt(disc))
 
     def delta_energy_j(self, net_power_w: float, dt_s: float) -> float:
@@ -196,4 +204,6 @@ class BusLoads:
 
     def power_w(self, mode: str, illumination: np.ndarray | float) -> np.ndarray:
         """Bus power in ``mode``, plus the eclipse heaters weighted by (1 - nu)."""
-        return self.modes_w[mode] + self.eclipse_heater_w * (1.0 - np.asarray(illumination, dtype=float))
+        return self.modes_w[mode] + self.eclipse_heater_w * (
+            1.0 - np.asarray(illumination, dtype=float)
+        )

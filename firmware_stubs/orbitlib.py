@@ -195,8 +195,9 @@ class CircularOrbit:
     def position_eci_km(self, t_s: np.ndarray) -> np.ndarray:
         """(N, 3) ECI positions at ``t_s`` seconds after ``epoch``."""
         u, raan = self._angles(np.atleast_1d(t_s))
-        ci, si = math.cos(math.radians(self.inclination_deg)), math.sin(
-            math.radians(self.inclination_deg)
+        ci, si = (
+            math.cos(math.radians(self.inclination_deg)),
+            math.sin(math.radians(self.inclination_deg)),
         )
         cu, su, co, so = np.cos(u), np.sin(u), np.cos(raan), np.sin(raan)
         a = self.semi_major_axis_km
@@ -205,8 +206,9 @@ class CircularOrbit:
     def velocity_eci_km_s(self, t_s: np.ndarray) -> np.ndarray:
         """(N, 3) ECI velocities (the slow node drift is neglected here)."""
         u, raan = self._angles(np.atleast_1d(t_s))
-        ci, si = math.cos(math.radians(self.inclination_deg)), math.sin(
-            math.radians(self.inclination_deg)
+        ci, si = (
+            math.cos(math.radians(self.inclination_deg)),
+            math.sin(math.radians(self.inclination_deg)),
         )
         cu, su, co, so = np.cos(u), np.sin(u), np.cos(raan), np.sin(raan)
         v = self.semi_major_axis_km * self.mean_motion_rad_s
@@ -217,7 +219,11 @@ class CircularOrbit:
         _, raan = self._angles(np.atleast_1d(t_s))
         i = math.radians(self.inclination_deg)
         return np.stack(
-            [math.sin(i) * np.sin(raan), -math.sin(i) * np.cos(raan), np.full_like(raan, math.cos(i))],
+            [
+                math.sin(i) * np.sin(raan),
+                -math.sin(i) * np.cos(raan),
+                np.full_like(raan, math.cos(i)),
+            ],
             axis=-1,
         )
 
@@ -252,7 +258,9 @@ def check_tle(line1: str, line2: str) -> tuple[str, str]:
     l1, l2 = str(line1).rstrip(), str(line2).rstrip()
     for num, ln in (("1", l1), ("2", l2)):
         if len(ln) < 69 or not ln.startswith(num + " "):
-            raise OrbnodeError(f"unreadable TLE: line {num} must be 69 characters starting '{num} '")
+            raise OrbnodeError(
+                f"unreadable TLE: line {num} must be 69 characters starting '{num} '"
+            )
         if not _tle_checksum_ok(ln):
             raise OrbnodeError(f"unreadable TLE: checksum of line {num} does not match")
     if l1[2:7] != l2[2:7]:
@@ -270,7 +278,9 @@ class TLEOrbit:
         except (ValueError, IndexError) as exc:
             raise OrbnodeError(f"unreadable TLE: {exc}") from None
         if self.satrec.error != 0 or not self.satrec.no_kozai > 0:
-            raise OrbnodeError(f"unreadable TLE: sgp4 rejected the elements (error {self.satrec.error})")
+            raise OrbnodeError(
+                f"unreadable TLE: sgp4 rejected the elements (error {self.satrec.error})"
+            )
         self.tle_epoch = sat_epoch_datetime(self.satrec).astimezone(timezone.utc)
         self.epoch = as_utc(epoch) if epoch is not None else self.tle_epoch
         self._jd0, self._fr0 = julian_date(self.epoch)
@@ -295,8 +305,8 @@ class TLEOrbit:
         bad = np.flatnonzero(err)
         if bad.size:
             raise OrbnodeError(
-                f"sgp4 cannot propagate this TLE to t = {t[bad[0]]:.0f} s (error {int(err[bad[0]])},"
-                " e.g. the satellite has decayed)"
+                f"sgp4 cannot propagate this TLE to t = {t[bad[0]]:.0f} s"
+                f" (error {int(err[bad[0]])}, e.g. the satellite has decayed)"
             )
         return r, v
 

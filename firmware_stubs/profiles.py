@@ -6,9 +6,13 @@ pure. Every unusable input raises :class:`node.errors.OrbnodeError` with one lin
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+
+try:  # Python >= 3.11
+    import tomllib
+except ModuleNotFoundError:  # pragma: no cover - Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
 
 from firmware_stubs.epslib import Battery, BusLoads, SolarArray
 from firmware_stubs.radenvlib import RadiationEnvironment, SAABox
@@ -34,7 +38,9 @@ class Spacecraft:
     thermal: dict  # ThermalModel keyword arguments without the board's
     shed_release_margin: float = 0.02
 
-    def thermal_model(self, board_heat_capacity_j_per_k: float, strap_w_per_k: float) -> ThermalModel:
+    def thermal_model(
+        self, board_heat_capacity_j_per_k: float, strap_w_per_k: float
+    ) -> ThermalModel:
         return ThermalModel(
             board_heat_capacity_j_per_k=board_heat_capacity_j_per_k,
             strap_conductance_w_per_k=strap_w_per_k,

@@ -39,6 +39,7 @@ class RunConfig:
     board: str = "auto"
     spacecraft: str | None = None
     radiation: str = "leo"
+    initial_soc: float = 1.0
     power_source: str = "auto"
     model: str | None = None
     input: str | None = None
@@ -85,7 +86,7 @@ def run(cfg: RunConfig) -> dict[str, Any]:
     model = _check_model(cfg)
     env = Envelope.from_config(altitude_km=cfg.altitude_km, beta_deg=cfg.beta_deg, board=board,
                                spacecraft=cfg.spacecraft or board.default_spacecraft,
-                               radiation=cfg.radiation)
+                               radiation=cfg.radiation, initial_soc=cfg.initial_soc)
     cfg.out.mkdir(parents=True, exist_ok=True)
     db_path = cfg.out / "telemetry.sqlite"
     for stale in (db_path, db_path.with_name(db_path.name + "-wal"),

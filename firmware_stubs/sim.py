@@ -28,7 +28,6 @@ class SimConfig:
     hk_timeout_s: float = 5.0  # wall seconds to wait for the node's answer
 
 
-@dataclass
 class NodeLost(OrbnodeError):
     """The node stopped answering."""
 
@@ -63,7 +62,8 @@ class Simulator:
 
     def _on_event(self, pkt: Packet) -> None:
         text = pkt.values["text"]
-        self.db.add_event(self._now(), self.env.state().t_s, pkt.values["event_id"], text)
+        t_s = self.env.state().t_s if self.env is not None else 0.0  # None: before set-up
+        self.db.add_event(self._now(), t_s, pkt.values["event_id"], text)
         if pkt.values["event_id"] == 1:  # hello: key=value;key=value
             self.hello = dict(kv.split("=", 1) for kv in text.split(";") if "=" in kv)
 
@@ -104,7 +104,8 @@ class Simulator:
         last_wall = time.monotonic()
         ticks = 0
         try:
-            while state.t_s < cfg.duration_s and not self._stop:
+            # Stop within a millisecond of the end: float time never lands exactly on it.
+            while cfg.duration_s - state.t_s > 1e-3 and not self._stop:
                 # Sleep to the next tick boundary, handling events meanwhile.
                 target = last_wall + cfg.tick_wall_s
                 self.wait_for(lambda p: False, max(target - time.monotonic(), 0.0))
@@ -116,7 +117,8 @@ class Simulator:
                 self._send_tick(tick, state, dt_s)
                 hk = self._hk(tick).values
                 # Integrate the interval that just ended with the power reported for it.
-                state = self.env.step(dt_s, hk["power_w"])
+                mode = self.link.packets.enum_name("mode", hk["mode"])
+                state = self.env.step(dt_s, hk["power_w"], mode=mode)
                 self._record(tick, now, wall_dt, dt_s, state, hk, prev)
                 prev = hk
                 ticks += 1

@@ -75,6 +75,12 @@ def check_site(arr: np.ndarray, index: int, bit: int, *, name: str = "tensor",
             f"{list(arr.shape)}, so the index must be 0..{last}"
             + (f" for a {span_words}-word fault" if span_words > 1 else "")
         )
+    if span_bits > nbits:
+        raise FaultSiteError(f"a {span_bits}-bit upset does not fit in one {nbits}-bit "
+                             f"{arr.dtype.name} word of {name!r}")
+    if span_words > arr.size:
+        raise FaultSiteError(f"a {span_words}-word fault does not fit in {name!r}, "
+                             f"which has {arr.size} elements")
     if not 0 <= bit or bit + span_bits > nbits:
         raise FaultSiteError(
             f"bit {bit} out of range for {name!r} of dtype {arr.dtype.name}: words are "

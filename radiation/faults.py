@@ -42,7 +42,8 @@ class Fault:
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
-            raise OrbnodeError(f"unknown fault kind {self.kind!r}; choose one of {', '.join(KINDS)}")
+            raise OrbnodeError(
+                f"unknown fault kind {self.kind!r}; choose one of {', '.join(KINDS)}")
         if self.span < 1:
             raise bits.FaultSiteError(f"span must be at least 1, got {self.span}")
         if self.kind == "random" and self.word is None:

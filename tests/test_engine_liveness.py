@@ -58,8 +58,9 @@ def test_real_model_shapes_load_live(models, kind, level):
     assert e.weights and all(e.live.values()), e.liveness_notes
     if kind == "constants" and level == "file":
         assert set(e.constant_weights) == set(e.weights)
-    if kind == "bf16":
-        assert {a.dtype.name for a in e.weights.values()} == {"bfloat16"}
+    if kind == "bf16":  # the optimiser folds the Cast: at runtime the node reads float32
+        want = "bfloat16" if level == "file" else "float32"
+        assert {a.dtype.name for a in e.weights.values()} == {want}
     out = e.run(e.make_input())
     assert np.isfinite(out[0]).all()
 

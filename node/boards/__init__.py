@@ -9,16 +9,21 @@ Modelled node power (used when no power sensor can be read)::
     P = idle_w + (load_w - idle_w) * duty * min(threads, cores) / cores,   capped at power_cap_w
 
 i.e. the dynamic power scales with the share of cores kept busy (a first-order CMOS
-model, P_dyn proportional to active cores at fixed clock), see :meth:`BoardProfile.modelled_power_w`.
+model, P_dyn proportional to active cores at fixed clock);
+see :meth:`BoardProfile.modelled_power_w`.
 """
 
 from __future__ import annotations
 
 import glob
 import os
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+
+try:  # Python >= 3.11
+    import tomllib
+except ModuleNotFoundError:  # pragma: no cover - Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
 
 from node.errors import OrbnodeError
 
@@ -141,7 +146,9 @@ def _parse(data: dict, where: str) -> BoardProfile:
     temp_warn = _number(data, "temp_warn_c", where)
     temp_resume = _number(data, "temp_resume_c", where)
     if not temp_resume < temp_max or not temp_warn <= temp_max:
-        raise OrbnodeError(f"{where}: need temp_resume_c < temp_max_c and temp_warn_c <= temp_max_c")
+        raise OrbnodeError(
+            f"{where}: need temp_resume_c < temp_max_c and temp_warn_c <= temp_max_c"
+        )
     for key in ("name", "description", "default_spacecraft"):
         if not isinstance(data.get(key), str) or not data.get(key):
             raise OrbnodeError(f"{where}: missing text key {key!r}")

@@ -1,0 +1,788 @@
+"""The environment envelope of the compute node: orbit, Sun, shadow, power, thermal, radiation.
+
+:class:`Envelope` combines the pure models of :mod:`orbitlib`, :mod:`sunlib`,
+:mod:`eclipselib`, :mod:`epslib`, :mod:`thermallib` and :mod:`radenvlib` with the
+data files read by :mod:`profiles`, and integrates battery energy and temperatures
+in simulated time. ``Envelope.step`` advances one step (the simulator loop);
+``Envelope.simulate`` advances many at once with the geometry vectorised in numpy
+and only the stateful battery/thermal recurrence stepped in a tight scalar loop.
+Both run the same integrator, so they agree to rounding.
+
+Time convention: a step of ``dt_s`` from t to t + dt evaluates the geometry
+(illumination, solar power, environment heat, position, upset rate) at the
+midpoint t + dt/2 (midpoint rule); energy and temperatures are reported at t + dt.
+
+Battery and load shedding (energy in joules; :mod:`epslib`)::
+
+    P_net = P_solar - P_bus - P_node
+    dE    = eta_c P_net dt  (P_net > 0),   P_net / eta_d dt  (P_net < 0)
+
+If the step would take E below the DoD floor, the EPS cuts the node for that step
+(``load_shed``) and keeps it cut until SoC >= floor + ``shed_release_margin``; the
+bus keeps running below the floor. Energy above capacity is shunted at the array;
+a bus demand that an empty battery cannot meet is counted as unserved. Every joule
+is accounted: sum(solar - shunt) - sum(loads served) - losses = E_end - E_start.
+
+Thermal: the two-node model of :mod:`thermallib`, the node's drawn power heating
+the board, bus power and battery losses heating the structure.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+
+from firmware_stubs.constants import AU_KM, R_EARTH_KM, SECONDS_PER_DAY, ZERO_C_K
+from firmware_stubs.eclipselib import (
+    SHADOW_MODELS,
+    beta_angle_deg,
+    eclipse_fraction,
+    illumination,
+)
+from firmware_stubs.orbitlib import (
+    CircularOrbit,
+    FixedBetaGeometry,
+    TLEOrbit,
+    as_utc,
+    check_altitude_km,
+    check_angle_deg,
+    julian_date,
+    subpoint_deg,
+)
+from firmware_stubs.profiles import (
+    DEFAULT_SPACECRAFT,
+    RADIATION_ENVIRONMENTS,
+    Spacecraft,
+    load_radiation,
+    load_spacecraft,
+)
+from firmware_stubs.radenvlib import RadiationEnvironment
+from firmware_stubs.sunlib import sun_position_eci_km
+from node.boards import BoardProfile, load_board
+from node.errors import OrbnodeError
+
+MODES = ("FULL", "ECO", "SAFE")
+MODE_CODES = {name: i for i, name in enumerate(MODES)}
+DEFAULT_BOARD = "rpi4"
+MAX_STEPS = 5_000_000
+
+# Reference scheduling policy of ``mode="auto"`` (SoC margins above the floor).
+AUTO_SAFE_SOC_MARGIN = 0.05
+AUTO_ECO_SOC_MARGIN = 0.15
+
+
+@dataclass(frozen=True)
+class EnvelopeState:
+    """The environment at the end of a step (geometry and powers: at its midpoint)."""
+
+    t_s: float  # simulated seconds since start
+    orbits: float  # orbits elapsed (t_s / period_s)
+    illumination: float  # 0 (umbra) .. 1 (full sun)
+    in_eclipse: bool  # illumination < 0.5
+    solar_power_w: float  # array output
+    node_power_w: float  # what the node drew this step (input echoed)
+    bus_power_w: float  # other spacecraft loads
+    battery_energy_j: float
+    battery_capacity_j: float
+    soc: float  # 0..1 of (faded) capacity
+    soc_floor: float  # 1 - allowed depth of discharge
+    load_shed: bool  # the battery hit its floor and the node load was cut
+    temp_c: float  # node (board) temperature
+    latitude_deg: float
+    longitude_deg: float
+    in_saa: bool
+    upset_rate_per_bit_day: float  # from radenvlib for this position and environment
+    # extras (defaults keep the positional API above unchanged)
+    structure_temp_c: float = float("nan")
+    battery_voltage_v: float = float("nan")
+    beta_deg: float = float("nan")
+    mode: str = "FULL"
+    shunt_power_w: float = 0.0  # array power not used (battery full)
+    node_power_drawn_w: float = float("nan")  # 0 while shed, else node_power_w
+
+
+@dataclass
+class _Kernel:
+    """Constants of the battery/thermal recurrence (SI, kelvin)."""
+
+    eta_c: float
+    inv_eta_d: float
+    cap_j: float
+    floor_j: float
+    release_j: float
+    cb: float
+    cs: float
+    g: float
+    krad: float
+    n_sub: int
+    bus_by_mode: tuple[float, float, float]
+    node_by_mode: tuple[float, float, float]
+    eco_soc_j: float
+    safe_soc_j: float
+    temp_warn_k: float
+    temp_max_k: float
+    temp_resume_k: float
+
+
+def _integrate(
+    k: _Kernel,
+    dt: float,
+    solar: list[float],
+    node: list[float],
+    heater: list[float],
+    illum: list[float],
+    qenv: list[float],
+    state: tuple[float, float, float, bool, bool],
+    mode: int,
+) -> tuple[dict[str, list], tuple[float, float, float, bool, bool]]:
+    """Advance battery energy and the two thermal nodes over ``len(solar)`` steps.
+
+    ``mode`` is a fixed mode code, or -1 for the reference policy ("auto") which picks
+    the mode (and the node power ``node_by_mode``) from the state at each step start.
+    ``state`` = (E_j, T_board_K, T_struct_K, shed, hot). Pure Python floats on purpose:
+    this loop is the only sequential part and list indexing beats numpy scalars.
+    """
+    E, tb, ts, shed, hot = state
+    eta_c, inv_d, cap, floor_j, release = k.eta_c, k.inv_eta_d, k.cap_j, k.floor_j, k.release_j
+    g, krad, n_sub = k.g, k.krad, k.n_sub
+    h_b, h_s = dt / n_sub / k.cb, dt / n_sub / k.cs
+    bus_m, node_m = k.bus_by_mode, k.node_by_mode
+    eta_c_dt, inv_d_dt = eta_c * dt, inv_d * dt
+    n = len(solar)
+    o_e = [0.0] * n
+    o_tb = [0.0] * n
+    o_ts = [0.0] * n
+    o_shed = [False] * n
+    o_node = [0.0] * n
+    o_bus = [0.0] * n
+    o_shunt = [0.0] * n
+    o_unserved = [0.0] * n
+    o_mode = [mode] * n
+    auto = mode < 0
+    for i in range(n):
+        s = solar[i]
+        if auto:
+            if hot and tb < k.temp_resume_k:
+                hot = False
+            elif tb > k.temp_max_k:
+                hot = True
+            if hot or E < k.safe_soc_j:
+                m = 2
+            elif E < k.eco_soc_j or tb > k.temp_warn_k or illum[i] < 0.5:
+                m = 1
+            else:
+                m = 0
+            o_mode[i] = m
+            pn = node_m[m]
+        else:
+            m = mode
+            pn = node[i]
+        pb = bus_m[m] + heater[i]
+        if shed and E >= release:
+            shed = False
+        if not shed:
+            net = s - pb - pn
+            d_e = net * eta_c_dt if net > 0.0 else net * inv_d_dt
+            if d_e < 0.0 and E + d_e < floor_j:
+                shed = True
+        if shed:
+            pn = 0.0
+            net = s - pb
+            d_e = net * eta_c_dt if net > 0.0 else net * inv_d_dt
+        e_new = E + d_e
+        shunt = 0.0
+        unserved = 0.0
+        if e_new > cap:
+            shunt = (e_new - cap) / eta_c_dt
+            e_new = cap
+        elif e_new < 0.0:
+            unserved = -e_new / inv_d_dt
+            e_new = 0.0
+        if net > 0.0:
+            loss = (net - shunt) * (1.0 - eta_c)
+        else:
+            loss = (unserved - net) * (inv_d - 1.0)
+        heat_s = qenv[i] + pb - unserved + loss
+        for _ in range(n_sub):
+            q = g * (tb - ts)
+            t2 = ts * ts
+            tb += (pn - q) * h_b
+            ts += (heat_s + q - krad * t2 * t2) * h_s
+        E = e_new
+        o_e[i] = E
+        o_tb[i] = tb
+        o_ts[i] = ts
+        o_shed[i] = shed
+        o_node[i] = pn
+        o_bus[i] = pb - unserved
+        o_shunt[i] = shunt
+        o_unserved[i] = unserved
+    out = {
+        "battery_energy_j": o_e,
+        "temp_k": o_tb,
+        "structure_temp_k": o_ts,
+        "load_shed": o_shed,
+        "node_power_drawn_w": o_node,
+        "bus_power_w": o_bus,
+        "shunt_power_w": o_shunt,
+        "unserved_power_w": o_unserved,
+        "mode": o_mode,
+    }
+    return out, (E, tb, ts, shed, hot)
+
+
+class Envelope:
+    """Orbit, power and thermal envelope of one compute node, advanced in simulated time."""
+
+    def __init__(
+        self,
+        *,
+        orbit: CircularOrbit | TLEOrbit,
+        spacecraft: Spacecraft,
+        board: BoardProfile,
+        radiation: RadiationEnvironment,
+        shadow: str = "conical",
+        fixed_beta_deg: float | None = None,
+        initial_soc: float = 1.0,
+        mode: str = "FULL",
+    ) -> None:
+        if shadow not in SHADOW_MODELS:
+            raise OrbnodeError(f"unknown shadow model {shadow!r}; choose conical or cylindrical")
+        if mode not in MODES:
+            raise OrbnodeError(f"unknown power mode {mode!r}; choose FULL, ECO or SAFE")
+        self.orbit = orbit
+        self.spacecraft = spacecraft
+        self.board = board
+        self.radiation = radiation
+        self.shadow = shadow
+        self.fixed_beta_deg = fixed_beta_deg
+        self.epoch = orbit.epoch
+        self._jd0 = sum(julian_date(self.epoch))
+        self._sun_unit = (
+            None
+            if fixed_beta_deg is None
+            else FixedBetaGeometry(orbit, fixed_beta_deg).sun_unit_eci()  # type: ignore[arg-type]
+        )
+        self.period_s = float(orbit.period_s)
+        bat = spacecraft.battery
+        self.battery = bat
+        self.thermal = spacecraft.thermal_model(
+            board.heat_capacity_j_per_k, board.strap_conductance_w_per_k
+        )
+        self.mode = mode
+        self.mean_altitude_km = (
+            orbit.altitude_km
+            if isinstance(orbit, CircularOrbit)
+            else orbit.semi_major_axis_km - R_EARTH_KM
+        )
+        self.beta_deg = float(self._sample(np.array([0.0]))["beta_deg"][0])
+        self.eclipse_fraction = eclipse_fraction(
+            max(self.mean_altitude_km, 100.0), max(min(self.beta_deg, 90.0), -90.0)
+        )
+        self._kernel = self._make_kernel()
+        # initial state: battery at initial_soc, temperatures at the orbit-average equilibrium
+        e0 = initial_soc * bat.capacity_j
+        tb0, ts0 = self._initial_temps_c(mode)
+        self._t = 0.0
+        self._state = (e0, tb0 + ZERO_C_K, ts0 + ZERO_C_K, initial_soc < bat.soc_floor, False)
+        self._e_initial = e0
+        self._last: EnvelopeState | None = None
+        self.totals_j = {k: 0.0 for k in ("solar", "shunt", "node", "bus", "unserved", "loss")}
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_config(
+        cls,
+        *,
+        altitude_km: float = 550.0,
+        beta_deg: float | None = 0.0,
+        inclination_deg: float = 51.6,
+        spacecraft: str = "<default>",
+        board: BoardProfile | str | None = None,
+        radiation: str = "leo",
+        shadow: str = "conical",
+        tle: tuple[str, str] | None = None,
+        epoch: datetime | None = None,
+        initial_soc: float = 1.0,
+        raan_deg: float = 0.0,
+        mode: str = "FULL",
+        age_years: float | None = None,
+        j2: bool = True,
+    ) -> Envelope:
+        """Build an envelope from names and numbers; bad input raises :class:`OrbnodeError`.
+
+        ``beta_deg`` given: circular orbit at ``altitude_km``/``inclination_deg`` with the
+        Sun fixed at that beta (the spacecraft starts at orbit noon). ``beta_deg=None``:
+        beta follows from the orbit (``inclination_deg``, ``raan_deg``, or ``tle``) and
+        the date (``epoch``, default 2025-03-20 12:00 UTC, or the TLE epoch). A ``tle``
+        takes precedence over ``altitude_km``, ``inclination_deg``, ``raan_deg`` and
+        ``beta_deg``. ``board`` None: the board the spacecraft was sized for.
+        """
+        if not isinstance(initial_soc, (int, float)) or not 0.0 <= float(initial_soc) <= 1.0:
+            raise OrbnodeError(f"initial state of charge must be within 0..1, got {initial_soc!r}")
+        if shadow not in SHADOW_MODELS:
+            raise OrbnodeError(f"unknown shadow model {shadow!r}; choose conical or cylindrical")
+        if radiation not in RADIATION_ENVIRONMENTS:
+            raise OrbnodeError(
+                f"unknown radiation environment {radiation!r}; choose one of "
+                + ", ".join(RADIATION_ENVIRONMENTS)
+            )
+        if board is None:
+            sc_name = DEFAULT_SPACECRAFT if spacecraft == "<default>" else spacecraft
+            prof = load_board(load_spacecraft(sc_name).board)
+        elif isinstance(board, BoardProfile):
+            prof = board
+        else:
+            prof = load_board(board)
+        sc = load_spacecraft(prof.default_spacecraft if spacecraft == "<default>" else spacecraft)
+        if age_years is not None:
+            try:
+                from dataclasses import replace
+
+                sc = replace(sc, battery=replace(sc.battery, age_years=float(age_years)))
+            except ValueError as exc:
+                raise OrbnodeError(f"battery age {age_years!r}: {exc}") from None
+        env = load_radiation(radiation)
+        if tle is not None:
+            if not (isinstance(tle, (tuple, list)) and len(tle) == 2):
+                raise OrbnodeError("tle must be a pair of lines")
+            orbit: CircularOrbit | TLEOrbit = TLEOrbit(tle[0], tle[1], epoch)
+            fixed = None
+        else:
+            alt = check_altitude_km(altitude_km)
+            inc = check_angle_deg(inclination_deg, "inclination", 0.0, 180.0)
+            raan = check_angle_deg(raan_deg, "RAAN", -360.0, 360.0)
+            fixed = None if beta_deg is None else check_angle_deg(beta_deg, "beta", -90.0, 90.0)
+            orbit = CircularOrbit(alt, inc, raan, 0.0, as_utc(epoch), j2=j2 and fixed is None)
+        return cls(
+            orbit=orbit,
+            spacecraft=sc,
+            board=prof,
+            radiation=env,
+            shadow=shadow,
+            fixed_beta_deg=fixed,
+            initial_soc=float(initial_soc),
+            mode=mode,
+        )
+
+    def _make_kernel(self) -> _Kernel:
+        bat, th, b = self.battery, self.thermal, self.board
+        cap = bat.capacity_j
+        floor_soc = bat.soc_floor
+        return _Kernel(
+            eta_c=bat.charge_efficiency,
+            inv_eta_d=1.0 / bat.discharge_efficiency,
+            cap_j=cap,
+            floor_j=floor_soc * cap,
+            release_j=min(floor_soc + self.spacecraft.shed_release_margin, 1.0) * cap,
+            cb=th.board_heat_capacity_j_per_k,
+            cs=th.structure_heat_capacity_j_per_k,
+            g=th.strap_conductance_w_per_k,
+            krad=th.radiation_coeff_w_per_k4,
+            n_sub=1,
+            bus_by_mode=tuple(self.spacecraft.bus.modes_w[m] for m in MODES),  # type: ignore[arg-type]
+            node_by_mode=tuple(b.modelled_power_w(m) for m in MODES),  # type: ignore[arg-type]
+            eco_soc_j=min(floor_soc + AUTO_ECO_SOC_MARGIN, 1.0) * cap,
+            safe_soc_j=min(floor_soc + AUTO_SAFE_SOC_MARGIN, 1.0) * cap,
+            temp_warn_k=b.temp_warn_c + ZERO_C_K,
+            temp_max_k=b.temp_max_c + ZERO_C_K,
+            temp_resume_k=b.temp_resume_c + ZERO_C_K,
+        )
+
+    def _initial_temps_c(self, mode: str) -> tuple[float, float]:
+        t = np.linspace(0.0, self.period_s, 181)[:-1]
+        geo = self._sample(t)
+        node_w = self.board.modelled_power_w(mode)
+        bus_w = float(np.mean(self.spacecraft.bus.power_w(mode, geo["illumination"])))
+        return self.thermal.steady_state_c(float(np.mean(geo["q_env_w"])), bus_w, node_w)
+
+    # ------------------------------------------------------------------ geometry (vectorised)
+    def _sample(self, t_s: np.ndarray) -> dict[str, np.ndarray]:
+        """Geometry-driven quantities at times ``t_s`` (seconds after the epoch)."""
+        t = np.atleast_1d(np.asarray(t_s, dtype=float))
+        r = self.orbit.position_eci_km(t)
+        v = self.orbit.velocity_eci_km_s(t)
+        jd = self._jd0 + t / SECONDS_PER_DAY
+        if self._sun_unit is None:
+            sun = sun_position_eci_km(jd)
+            dist = np.linalg.norm(sun, axis=1)
+            s_hat = sun / dist[:, None]
+            dist_au = dist / AU_KM
+        else:
+            s_hat = np.broadcast_to(self._sun_unit, r.shape)
+            sun = s_hat * AU_KM
+            dist_au = np.ones(t.shape)
+        nu = illumination(r, sun, self.shadow)
+        rn = np.linalg.norm(r, axis=1)
+        a_eff = self.spacecraft.array.effective_area_m2(s_hat, r, v)
+        solar = self.spacecraft.array.power_w(nu, a_eff, dist_au)
+        cos_ss = np.sum(r * s_hat, axis=1) / rn
+        q_env = self.thermal.environment_heat_w(nu, cos_ss, rn - R_EARTH_KM, dist_au)
+        lat, lon = subpoint_deg(r, jd)
+        normal = np.cross(r, v)
+        beta = beta_angle_deg(s_hat, normal / np.linalg.norm(normal, axis=1, keepdims=True))
+        in_saa = self.radiation.in_saa(lat, lon)
+        if self.radiation.orbit_average_rate_per_bit_day == 0.0:
+            rate = np.zeros(t.shape)
+        else:
+            rate = self.radiation.upset_rate_per_bit_day(lat, lon)
+        return {
+            "illumination": nu,
+            "solar_power_w": solar,
+            "q_env_w": q_env,
+            "latitude_deg": lat,
+            "longitude_deg": lon,
+            "in_saa": in_saa,
+            "upset_rate_per_bit_day": rate,
+            "beta_deg": beta,
+        }
+
+    # ------------------------------------------------------------------ stepping
+    def set_solar_event(self, on: bool) -> None:
+        """Switch a solar particle event on or off (multiplies the upset rate)."""
+        self.radiation = self.radiation.with_solar_event(on)
+
+    def _run(
+        self, dt: float, t_mid: np.ndarray, node_w: np.ndarray, mode_code: int
+    ) -> dict[str, np.ndarray]:
+        geo = self._sample(t_mid)
+        k = self._kernel
+        e_start = self._state[0]
+        k.n_sub = self.thermal.substeps(dt)
+        mode_for_bus = self.mode if mode_code < 0 else MODES[mode_code]
+        heater = (
+            self.spacecraft.bus.power_w(mode_for_bus, geo["illumination"])
+            - (self.spacecraft.bus.modes_w[mode_for_bus])
+        )
+        raw, self._state = _integrate(
+            k,
+            dt,
+            geo["solar_power_w"].tolist(),
+            node_w.tolist(),
+            heater.tolist(),
+            geo["illumination"].tolist(),
+            geo["q_env_w"].tolist(),
+            self._state,
+            mode_code,
+        )
+        out: dict[str, np.ndarray] = {"battery_energy_start_j": np.asarray(e_start)}
+        n = t_mid.size
+        out["t_s"] = t_mid + 0.5 * dt
+        out["orbits"] = out["t_s"] / self.period_s
+        out.update(geo)
+        out["in_eclipse"] = geo["illumination"] < 0.5
+        e = np.asarray(raw["battery_energy_j"])
+        out["battery_energy_j"] = e
+        out["battery_capacity_j"] = np.full(n, k.cap_j)
+        out["soc"] = e / k.cap_j
+        out["soc_floor"] = np.full(n, self.battery.soc_floor)
+        out["load_shed"] = np.asarray(raw["load_shed"], dtype=bool)
+        out["temp_c"] = np.asarray(raw["temp_k"]) - ZERO_C_K
+        out["structure_temp_c"] = np.asarray(raw["structure_temp_k"]) - ZERO_C_K
+        drawn = np.asarray(raw["node_power_drawn_w"])
+        out["node_power_drawn_w"] = drawn
+        out["node_power_w"] = np.asarray(node_w, dtype=float) if mode_code >= 0 else drawn
+        out["bus_power_w"] = np.asarray(raw["bus_power_w"])
+        out["shunt_power_w"] = np.asarray(raw["shunt_power_w"])
+        out["unserved_power_w"] = np.asarray(raw["unserved_power_w"])
+        out["mode"] = np.asarray(raw["mode"], dtype=np.int8)
+        load = out["node_power_drawn_w"] + out["bus_power_w"]
+        out["battery_voltage_v"] = self.battery.voltage_v(out["soc"], load - out["solar_power_w"])
+        self._t = float(out["t_s"][-1])
+        tot = self.totals_j
+        tot["solar"] += float(np.sum(geo["solar_power_w"])) * dt
+        tot["shunt"] += float(np.sum(out["shunt_power_w"])) * dt
+        tot["node"] += float(np.sum(drawn)) * dt
+        tot["bus"] += float(np.sum(out["bus_power_w"])) * dt
+        tot["unserved"] += float(np.sum(out["unserved_power_w"])) * dt
+        tot["loss"] = (
+            tot["solar"]
+            - tot["shunt"]
+            - tot["node"]
+            - tot["bus"]
+            - (float(e[-1]) - self._e_initial)
+        )
+        return out
+
+    @staticmethod
+    def _check_dt(dt_s: float) -> float:
+        try:
+            dt = float(dt_s)
+        except (TypeError, ValueError):
+            raise OrbnodeError(f"time step must be a number of seconds, got {dt_s!r}") from None
+        if not math.isfinite(dt) or dt <= 0.0:
+            raise OrbnodeError(f"time step must be > 0 s, got {dt_s!r}")
+        return dt
+
+    def _mode_code(self, mode: str | None) -> int:
+        if mode is None:
+            return MODE_CODES[self.mode]
+        if mode == "auto":
+            return -1
+        if mode not in MODE_CODES:
+            raise OrbnodeError(f"unknown power mode {mode!r}; choose FULL, ECO, SAFE or auto")
+        self.mode = mode
+        return MODE_CODES[mode]
+
+    def step(self, dt_s: float, node_power_w: float, mode: str | None = None) -> EnvelopeState:
+        """Advance by ``dt_s`` of simulated time with the node drawing ``node_power_w``.
+
+        ``mode`` (FULL/ECO/SAFE) sets the bus-load mode from now on (default: unchanged).
+        """
+        dt = self._check_dt(dt_s)
+        p = float(node_power_w)
+        if not math.isfinite(p) or p < 0.0:
+            raise OrbnodeError(f"node power must be >= 0 W, got {node_power_w!r}")
+        code = self._mode_code(mode)
+        if code < 0:
+            raise OrbnodeError("step() needs a fixed power mode; 'auto' is for simulate()")
+        out = self._run(dt, np.array([self._t + 0.5 * dt]), np.array([p]), code)
+        self._last = _state_at(out, 0)
+        return self._last
+
+    def state(self) -> EnvelopeState:
+        """The latest state (before any step: the initial state at t = 0)."""
+        if self._last is not None:
+            return self._last
+        geo = self._sample(np.array([0.0]))
+        e, tb, ts, shed, _ = self._state
+        cap = self._kernel.cap_j
+        node_w = self.board.modelled_power_w(self.mode)
+        return EnvelopeState(
+            t_s=0.0,
+            orbits=0.0,
+            illumination=float(geo["illumination"][0]),
+            in_eclipse=bool(geo["illumination"][0] < 0.5),
+            solar_power_w=float(geo["solar_power_w"][0]),
+            node_power_w=node_w,
+            bus_power_w=float(self.spacecraft.bus.power_w(self.mode, geo["illumination"][0])),
+            battery_energy_j=e,
+            battery_capacity_j=cap,
+            soc=e / cap,
+            soc_floor=self.battery.soc_floor,
+            load_shed=shed,
+            temp_c=tb - ZERO_C_K,
+            latitude_deg=float(geo["latitude_deg"][0]),
+            longitude_deg=float(geo["longitude_deg"][0]),
+            in_saa=bool(geo["in_saa"][0]),
+            upset_rate_per_bit_day=float(geo["upset_rate_per_bit_day"][0]),
+            structure_temp_c=ts - ZERO_C_K,
+            battery_voltage_v=float(self.battery.voltage_v(e / cap)),
+            beta_deg=float(geo["beta_deg"][0]),
+            mode=self.mode,
+            node_power_drawn_w=0.0 if shed else node_w,
+        )
+
+    def simulate(
+        self,
+        hours: float,
+        step_s: float,
+        node_power_w: float | np.ndarray | None = None,
+        mode: str | None = None,
+    ) -> dict[str, np.ndarray]:
+        """Advance ``hours`` in steps of ``step_s``; same result as that many ``step`` calls.
+
+        ``node_power_w``: constant, or one value per step; ``None`` means the board's
+        modelled power in ``mode``. ``mode="auto"`` applies the reference policy
+        (SAFE above temp_max until below temp_resume or SoC < floor + 5 %; ECO in
+        eclipse, above temp_warn or SoC < floor + 15 %; FULL otherwise) with the
+        board's modelled power per mode. Returns one numpy array per quantity
+        (the :class:`EnvelopeState` fields, ``mode`` as codes 0=FULL 1=ECO 2=SAFE).
+        """
+        dt = self._check_dt(step_s)
+        try:
+            h = float(hours)
+        except (TypeError, ValueError):
+            raise OrbnodeError(f"hours must be a number, got {hours!r}") from None
+        if not math.isfinite(h) or h <= 0.0:
+            raise OrbnodeError(f"hours must be > 0, got {hours!r}")
+        n = int(round(h * 3600.0 / dt))
+        if n < 1:
+            raise OrbnodeError(f"{h:g} h is shorter than one {dt:g} s step")
+        if n > MAX_STEPS:
+            raise OrbnodeError(f"{n} steps is too many (max {MAX_STEPS}); use a larger --step-s")
+        code = self._mode_code(mode)
+        if node_power_w is None:
+            node_w = np.full(n, self.board.modelled_power_w(self.mode))
+        else:
+            try:
+                node_w = np.broadcast_to(np.asarray(node_power_w, dtype=float), (n,)).copy()
+            except (TypeError, ValueError):
+                raise OrbnodeError(
+                    f"node power must be one number or one value per step ({n})"
+                ) from None
+            if not np.all(np.isfinite(node_w)) or np.any(node_w < 0):
+                raise OrbnodeError("node power must be finite and >= 0 W")
+        t_mid = self._t + (np.arange(n) + 0.5) * dt
+        out = self._run(dt, t_mid, node_w, code)
+        self._last = _state_at(out, n - 1)
+        return out
+
+
+def _state_at(out: dict[str, np.ndarray], i: int) -> EnvelopeState:
+    return EnvelopeState(
+        t_s=float(out["t_s"][i]),
+        orbits=float(out["orbits"][i]),
+        illumination=float(out["illumination"][i]),
+        in_eclipse=bool(out["in_eclipse"][i]),
+        solar_power_w=float(out["solar_power_w"][i]),
+        node_power_w=float(out["node_power_w"][i]),
+        bus_power_w=float(out["bus_power_w"][i]),
+        battery_energy_j=float(out["battery_energy_j"][i]),
+        battery_capacity_j=float(out["battery_capacity_j"][i]),
+        soc=float(out["soc"][i]),
+        soc_floor=float(out["soc_floor"][i]),
+        load_shed=bool(out["load_shed"][i]),
+        temp_c=float(out["temp_c"][i]),
+        latitude_deg=float(out["latitude_deg"][i]),
+        longitude_deg=float(out["longitude_deg"][i]),
+        in_saa=bool(out["in_saa"][i]),
+        upset_rate_per_bit_day=float(out["upset_rate_per_bit_day"][i]),
+        structure_temp_c=float(out["structure_temp_c"][i]),
+        battery_voltage_v=float(out["battery_voltage_v"][i]),
+        beta_deg=float(out["beta_deg"][i]),
+        mode=MODES[int(out["mode"][i])],
+        shunt_power_w=float(out["shunt_power_w"][i]),
+        node_power_drawn_w=float(out["node_power_drawn_w"][i]),
+    )
+
+
+def simulate(
+    hours: float,
+    step_s: float,
+    node_power_w: float | np.ndarray | None = None,
+    mode: str = "auto",
+    **config: object,
+) -> dict[str, np.ndarray]:
+    """``Envelope.from_config(**config).simulate(hours, step_s, node_power_w, mode)``."""
+    if mode != "auto" and mode not in MODES:
+        raise OrbnodeError(f"unknown power mode {mode!r}; choose FULL, ECO, SAFE or auto")
+    env = Envelope.from_config(mode="ECO" if mode == "auto" else mode, **config)  # type: ignore[arg-type]
+    return env.simulate(hours, step_s, node_power_w, mode)
+
+
+class RunSummary:
+    """Streaming summary of consecutive :meth:`Envelope.simulate` chunks (JSON-ready)."""
+
+    def __init__(self, env: Envelope, step_s: float) -> None:
+        self.env = env
+        self.dt = float(step_s)
+        self.e_start: float | None = None
+        self.e_end = 0.0
+        self.steps = 0
+        self.beta_start = self.beta_end = float("nan")
+        self.sums = dict.fromkeys(
+            (
+                "solar",
+                "shunt",
+                "node",
+                "bus",
+                "unserved",
+                "eclipse",
+                "illumination",
+                "shed",
+                "saa",
+                "upsets",
+            ),
+            0.0,
+        )
+        self.mode_counts = np.zeros(3)
+        self.ext = {
+            "soc_min": np.inf,
+            "soc_max": -np.inf,
+            "temp_min_c": np.inf,
+            "temp_max_c": -np.inf,
+            "structure_temp_min_c": np.inf,
+            "structure_temp_max_c": -np.inf,
+            "beta_min_deg": np.inf,
+            "beta_max_deg": -np.inf,
+        }
+        self.soc_end = float("nan")
+
+    def update(self, out: dict[str, np.ndarray]) -> None:
+        """Add one chunk of :meth:`Envelope.simulate` output."""
+        dt = self.dt
+        if self.e_start is None:
+            self.e_start = float(out["battery_energy_start_j"])
+            self.beta_start = float(out["beta_deg"][0])
+        self.e_end = float(out["battery_energy_j"][-1])
+        self.soc_end = float(out["soc"][-1])
+        self.beta_end = float(out["beta_deg"][-1])
+        self.steps += int(out["t_s"].size)
+        add = self.sums
+        add["solar"] += float(np.sum(out["solar_power_w"])) * dt
+        add["shunt"] += float(np.sum(out["shunt_power_w"])) * dt
+        add["node"] += float(np.sum(out["node_power_drawn_w"])) * dt
+        add["bus"] += float(np.sum(out["bus_power_w"])) * dt
+        add["unserved"] += float(np.sum(out["unserved_power_w"])) * dt
+        add["eclipse"] += float(np.sum(out["in_eclipse"]))
+        add["illumination"] += float(np.sum(out["illumination"]))
+        add["shed"] += float(np.sum(out["load_shed"])) * dt
+        add["saa"] += float(np.sum(out["in_saa"])) * dt
+        add["upsets"] += float(np.sum(out["upset_rate_per_bit_day"])) * dt / SECONDS_PER_DAY
+        self.mode_counts += np.bincount(out["mode"].astype(int), minlength=3)[:3]
+        x = self.ext
+        x["soc_min"] = min(x["soc_min"], float(np.min(out["soc"])))
+        x["soc_max"] = max(x["soc_max"], float(np.max(out["soc"])))
+        x["temp_min_c"] = min(x["temp_min_c"], float(np.min(out["temp_c"])))
+        x["temp_max_c"] = max(x["temp_max_c"], float(np.max(out["temp_c"])))
+        x["structure_temp_min_c"] = min(
+            x["structure_temp_min_c"], float(np.min(out["structure_temp_c"]))
+        )
+        x["structure_temp_max_c"] = max(
+            x["structure_temp_max_c"], float(np.max(out["structure_temp_c"]))
+        )
+        x["beta_min_deg"] = min(x["beta_min_deg"], float(np.min(out["beta_deg"])))
+        x["beta_max_deg"] = max(x["beta_max_deg"], float(np.max(out["beta_deg"])))
+
+    def result(self) -> dict[str, object]:
+        env, s, n = self.env, self.sums, max(self.steps, 1)
+        e0 = self.e_start if self.e_start is not None else 0.0
+        delta = self.e_end - e0
+        loss = s["solar"] - s["shunt"] - s["node"] - s["bus"] - delta
+        upsets = s["upsets"]
+        res: dict[str, object] = {
+            "hours": self.steps * self.dt / 3600.0,
+            "step_s": self.dt,
+            "steps": self.steps,
+            "board": env.board.name,
+            "spacecraft": env.spacecraft.name,
+            "radiation": env.radiation.name,
+            "shadow": env.shadow,
+            "altitude_km": round(env.mean_altitude_km, 3),
+            "period_s": env.period_s,
+            "beta_deg_start": self.beta_start,
+            "beta_deg_end": self.beta_end,
+            "eclipse_fraction_analytic": env.eclipse_fraction,
+            "eclipse_fraction": s["eclipse"] / n,
+            "mean_illumination": s["illumination"] / n,
+            "soc_end": self.soc_end,
+            "soc_floor": env.battery.soc_floor,
+            "battery_capacity_j": env.battery.capacity_j,
+            "load_shed_s": s["shed"],
+            "board_temp_limit_c": env.board.temp_max_c,
+            "energy_solar_j": s["solar"],
+            "energy_shunt_j": s["shunt"],
+            "energy_node_j": s["node"],
+            "energy_bus_j": s["bus"],
+            "energy_battery_loss_j": loss,
+            "energy_battery_delta_j": delta,
+            "energy_unserved_j": s["unserved"],
+            "mode_share": {m: float(c) / n for m, c in zip(MODES, self.mode_counts, strict=True)},
+            "time_in_saa_s": s["saa"],
+            "time_in_saa_fraction": s["saa"] / (n * self.dt),
+            "upsets_per_bit": upsets,
+            "upsets_expected_per_mbit": upsets * 1e6,
+        }
+        res.update(self.ext)
+        return res
+
+
+def summarize(env: Envelope, out: dict[str, np.ndarray], step_s: float) -> dict[str, object]:
+    """A JSON-ready summary of one :meth:`Envelope.simulate` run."""
+    acc = RunSummary(env, step_s)
+    acc.update(out)
+    return acc.result()
