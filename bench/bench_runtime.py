@@ -77,8 +77,9 @@ def measure(rounds: int = ROUNDS, n: int = N_PER_ROUND) -> dict[str, float]:
         "bare_same_config_inferences_per_s": bare_same,
         "bare_enable_all_inferences_per_s": bare_full,
         "runtime_vs_bare_same_config": statistics.median(
-            a / b for a, b in zip(r_node, r_same)),
-        "runtime_vs_bare_enable_all": statistics.median(a / b for a, b in zip(r_node, r_full)),
+            a / b for a, b in zip(r_node, r_same, strict=True)),
+        "runtime_vs_bare_enable_all": statistics.median(
+            a / b for a, b in zip(r_node, r_full, strict=True)),
     }
 
 

@@ -278,7 +278,7 @@ class Envelope:
             if isinstance(orbit, CircularOrbit)
             else orbit.semi_major_axis_km - R_EARTH_KM
         )
-        self.beta_deg = float(self._sample(np.array([0.0]))["beta_deg"][0])
+        self.beta_deg = float(self.sample(np.array([0.0]))["beta_deg"][0])
         self.eclipse_fraction = eclipse_fraction(
             max(self.mean_altitude_km, 100.0), max(min(self.beta_deg, 90.0), -90.0)
         )
@@ -394,14 +394,16 @@ class Envelope:
 
     def _initial_temps_c(self, mode: str) -> tuple[float, float]:
         t = np.linspace(0.0, self.period_s, 181)[:-1]
-        geo = self._sample(t)
+        geo = self.sample(t)
         node_w = self.board.modelled_power_w(mode)
         bus_w = float(np.mean(self.spacecraft.bus.power_w(mode, geo["illumination"])))
         return self.thermal.steady_state_c(float(np.mean(geo["q_env_w"])), bus_w, node_w)
 
     # ------------------------------------------------------------------ geometry (vectorised)
-    def _sample(self, t_s: np.ndarray) -> dict[str, np.ndarray]:
-        """Geometry-driven quantities at times ``t_s`` (seconds after the epoch)."""
+    def sample(self, t_s: np.ndarray) -> dict[str, np.ndarray]:
+        """Geometry-driven quantities at times ``t_s`` (seconds after the epoch), vectorised:
+        illumination, solar_power_w, q_env_w, latitude_deg, longitude_deg, in_saa,
+        upset_rate_per_bit_day, beta_deg. No state changes."""
         t = np.atleast_1d(np.asarray(t_s, dtype=float))
         r = self.orbit.position_eci_km(t)
         v = self.orbit.velocity_eci_km_s(t)
@@ -448,7 +450,7 @@ class Envelope:
     def _run(
         self, dt: float, t_mid: np.ndarray, node_w: np.ndarray, mode_code: int
     ) -> dict[str, np.ndarray]:
-        geo = self._sample(t_mid)
+        geo = self.sample(t_mid)
         k = self._kernel
         e_start = self._state[0]
         k.n_sub = self.thermal.substeps(dt)
@@ -547,7 +549,7 @@ class Envelope:
         """The latest state (before any step: the initial state at t = 0)."""
         if self._last is not None:
             return self._last
-        geo = self._sample(np.array([0.0]))
+        geo = self.sample(np.array([0.0]))
         e, tb, ts, shed, _ = self._state
         cap = self._kernel.cap_j
         node_w = self.board.modelled_power_w(self.mode)

@@ -170,7 +170,7 @@ def orbit_report(config: dict, shadow: str = "conical", days: float = 0.0) -> di
     t = np.arange(0.0, period + 1.0, 1.0)
     for model in ("conical", "cylindrical"):
         env.shadow = model
-        nu = env._sample(t)["illumination"]
+        nu = env.sample(t)["illumination"]
         report[f"eclipse_{model}_s"] = _total(eclipse_intervals(t, nu, 0.5))
         if model == "conical":
             report["umbra_s"] = _total(eclipse_intervals(t, nu, 1e-9))
@@ -180,7 +180,7 @@ def orbit_report(config: dict, shadow: str = "conical", days: float = 0.0) -> di
         if not math.isfinite(days) or days > 3660:
             raise OrbnodeError(f"--days must be within 0..3660, got {days:g}")
         td = np.arange(0.0, days * 86400.0 + 1.0, 86400.0 / 4.0)
-        b = env._sample(td)["beta_deg"]
+        b = env.sample(td)["beta_deg"]
         fr = np.array([eclipse_fraction(max(alt, 100.0), float(x)) for x in b])
         report["days"] = days
         report["beta_min_deg"] = float(np.min(b))
@@ -209,7 +209,7 @@ def _plot_orbit(report: dict, path: str) -> None:
     fig, ax = plt.subplots(2 if series else 1, 1, figsize=(9, 6 if series else 3.5), squeeze=False)
     for model, style in (("cylindrical", "--"), ("conical", "-")):
         env.shadow = model
-        ax[0, 0].plot(t / 60.0, env._sample(t)["illumination"], style, label=model)
+        ax[0, 0].plot(t / 60.0, env.sample(t)["illumination"], style, label=model)
     ax[0, 0].set_xlabel("time [min]")
     ax[0, 0].set_ylabel("illumination")
     ax[0, 0].legend()
@@ -229,7 +229,7 @@ def _plot_orbit(report: dict, path: str) -> None:
     _save(fig, path)
 
 
-def _save(fig, path: str) -> None:  # noqa: ANN001
+def _save(fig: object, path: str) -> None:
     import matplotlib.pyplot as plt
 
     try:

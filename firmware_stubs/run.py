@@ -128,7 +128,8 @@ def run(cfg: RunConfig) -> dict[str, Any]:
             hello = sim.wait_hello(timeout_s=60.0)
         except NodeLost:
             proc.poll()
-            raise OrbnodeError("the node did not start: " + _last_line(cfg.out / "node.log"))
+            raise OrbnodeError(
+                "the node did not start: " + _last_line(cfg.out / "node.log")) from None
         db.set_meta("power_source", hello.get("power_source", "unknown"))
         db.set_meta("power_measured", hello.get("measured") == "1")
         t0 = time.monotonic()
@@ -161,7 +162,8 @@ def run(cfg: RunConfig) -> dict[str, Any]:
     if summary.get("ticks"):
         plot_timeline(db, cfg.out / "timeline.png",
                       title=f"orbnode run — {board.name}, {Path(model).name}, "
-                            f"{cfg.altitude_km:g} km β={cfg.beta_deg:g}°, radiation {cfg.radiation}")
+                            f"{cfg.altitude_km:g} km β={cfg.beta_deg:g}°, "
+                            f"radiation {cfg.radiation}")
     db.close()
     if stopped_because.startswith("node lost"):
         raise OrbnodeError(f"{stopped_because}; {_last_line(cfg.out / 'node.log')} "

@@ -80,11 +80,11 @@ class TelemetryDB:
 
     def hk_rows(self) -> list[dict[str, Any]]:
         cur = self.conn.execute(f"SELECT {', '.join(HK_COLUMNS)} FROM hk ORDER BY id")
-        return [dict(zip(HK_COLUMNS, r)) for r in cur]
+        return [dict(zip(HK_COLUMNS, r, strict=True)) for r in cur]
 
     def events(self) -> list[dict[str, Any]]:
         cur = self.conn.execute("SELECT wall_s, t_s, event_id, text FROM events ORDER BY id")
-        return [dict(zip(("wall_s", "t_s", "event_id", "text"), r)) for r in cur]
+        return [dict(zip(("wall_s", "t_s", "event_id", "text"), r, strict=True)) for r in cur]
 
     def close(self) -> None:
         self.conn.close()

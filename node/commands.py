@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from node.errors import OrbnodeError
 
@@ -66,13 +65,8 @@ def cmd_node(args: argparse.Namespace) -> int:
 
 def _radiation_hooks(engine, args: argparse.Namespace):
     from node.service import RadiationHooks
+    from radiation.upsets import Scrubber, UpsetProcess
 
-    try:
-        from radiation.upsets import Scrubber, UpsetProcess
-    except ImportError:  # radiation engine not installed in this build
-        print("orbnode node: radiation engine unavailable; running without upsets",
-              file=sys.stderr)
-        return RadiationHooks()
     scrubber = Scrubber(engine.weights) if args.scrub_period_s > 0 else None
     return RadiationHooks(process=UpsetProcess(engine.weights, seed=args.seed),
                           scrubber=scrubber,

@@ -316,17 +316,30 @@ class Engine:
         return self.build_session(self._model_bytes, threads)
 
     def build_session(
-        self, model: bytes | onnx.ModelProto, threads: int | None = None
+        self, model: bytes | onnx.ModelProto, threads: int | None = None,
+        extra: dict[str, np.ndarray] | None = None,
     ) -> ort.InferenceSession:
-        """A session for ``model`` (this graph or one derived from it) on the live weights."""
+        """A session for ``model`` (this graph or one derived from it) on the live weights.
+
+        ``extra`` names more initializers of ``model`` to make live (the caller keeps
+        the arrays alive and C-contiguous), e.g. a fault patch's index and value.
+        """
         data = model if isinstance(model, bytes) else model.SerializeToString()
         so = self.session_options(threads or self.threads or 1)
+        keep = []
+        for name, arr in (extra or {}).items():
+            elem = TensorProto.BFLOAT16 if arr.dtype.name == "bfloat16" else 0
+            value = ortvalue_for(arr, elem)
+            keep.append(value)
+            so.add_initializer(name, value)
         try:
-            return ort.InferenceSession(data, so, providers=self.providers)
+            session = ort.InferenceSession(data, so, providers=self.providers)
         except Exception as exc:
             raise OrbnodeError(
                 f"onnxruntime cannot load {self.model_path.name}: {_first_line(exc)}"
             ) from None
+        session._orbnode_live = keep  # the OrtValues must outlive the session
+        return session
 
     # --------------------------------------------------------------- liveness
     def _outputs_bytes(self, session: ort.InferenceSession, x: np.ndarray) -> bytes | None:

@@ -88,7 +88,7 @@ class JobLoop:
             binding = sess.io_binding()
             binding.bind_cpu_input(self.engine.input_name, x)
             buffers = []
-            for name, ref in zip(self.engine.output_names, outs):
+            for name, ref in zip(self.engine.output_names, outs, strict=True):
                 buf = np.empty_like(ref)
                 binding.bind_ortvalue_output(name, ort.OrtValue.ortvalue_from_numpy(buf))
                 buffers.append(buf)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper
+from onnx import TensorProto, helper, numpy_helper
 
 from radiation import bits
 from radiation.faults import Fault
@@ -112,11 +112,7 @@ def _elem_type(arr: np.ndarray) -> int:
 
 def patch_model(model: onnx.ModelProto, target: str, golden: np.ndarray) -> onnx.ModelProto:
     """``model`` with ``ScatterND`` after ``target`` fed by two new inputs (see module doc)."""
-    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
-    if opset < 11:
-        raise bits.FaultSiteError(
-            f"the model's opset {opset} has no ScatterND (opset 11+); use the graph-tail "
-            "method (reuse of clean activations) for activation faults in this model")
+    _require_scatternd(model)
     m = onnx.ModelProto()
     m.CopyFrom(model)
     clean = target + CLEAN_SUFFIX
@@ -142,6 +138,49 @@ def patch_model(model: onnx.ModelProto, target: str, golden: np.ndarray) -> onnx
         helper.make_tensor_value_info(upd, elem, ["k"]),
     ])
     return m
+
+
+def point_patch_model(model: onnx.ModelProto, target: str,
+                      golden: np.ndarray) -> tuple[onnx.ModelProto, str, str]:
+    """``model`` with a one-element ``ScatterND`` after ``target`` fed by initializers.
+
+    The patch index (shape ``[1, rank]``) and value (``[1]``) are initializers that
+    the caller makes *live* (:meth:`node.engine.Engine.build_session` ``extra``): a
+    trial writes the element's index and the faulty word into them and runs, binding
+    no extra inputs. A clean run writes the golden value back (an exact no-op).
+    Returns (model, index initializer name, value initializer name).
+    """
+    _require_scatternd(model)
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    clean = target + CLEAN_SUFFIX
+    pos = None
+    for k, n in enumerate(m.graph.node):
+        for j, y in enumerate(n.output):
+            if y == target:
+                n.output[j] = clean
+                pos = k
+    if pos is None:
+        raise bits.FaultSiteError(f"{target!r} is not computed by a node of the graph")
+    idx, upd = target + IDX_SUFFIX, target + UPD_SUFFIX
+    nodes = list(m.graph.node)
+    nodes.insert(pos + 1, helper.make_node("ScatterND", [clean, idx, upd], [target],
+                                           name=target + "__orbnode"))
+    del m.graph.node[:]
+    m.graph.node.extend(nodes)
+    m.graph.initializer.extend([
+        numpy_helper.from_array(np.zeros((1, golden.ndim), np.int64), idx),
+        numpy_helper.from_array(np.ascontiguousarray(golden.reshape(-1)[:1]), upd),
+    ])
+    return m, idx, upd
+
+
+def _require_scatternd(model: onnx.ModelProto) -> None:
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+    if opset < 11:
+        raise bits.FaultSiteError(
+            f"the model's opset {opset} has no ScatterND (opset 11+); use the graph-tail "
+            "method (reuse of clean activations) for activation faults in this model")
 
 
 def tail_model(info: GraphInfo, seeds: list[int],

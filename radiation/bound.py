@@ -44,10 +44,19 @@ class BoundRun:
             v = _ortvalue(buf)
             self._keep.append(v)
             self.io.bind_ortvalue_output(name, v)
-        self._run = session.run_with_iobinding
+        self.call = self._make_call()
+
+    def _make_call(self):  # noqa: ANN202
+        # A closure over locals: no attribute lookups per run. No RunOptions either:
+        # onnxruntime's wrapper probes an unset run option through an exception when
+        # given one, which costs more than the inference of a small model.
+        run, io, outputs = self.session.run_with_iobinding, self.io, self.outputs
+
+        def call() -> list[np.ndarray]:
+            run(io)
+            return outputs
+
+        return call
 
     def __call__(self) -> list[np.ndarray]:
-        # No RunOptions: onnxruntime's wrapper probes an unset run option through an
-        # exception when given one, which costs more than the inference of a small model.
-        self._run(self.io)
-        return self.outputs
+        return self.call()

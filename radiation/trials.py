@@ -22,7 +22,7 @@ import math
 import numpy as np
 
 from radiation import bits
-from radiation.activations import ActivationInjector
+from radiation.activations import ActivationInjector, point_patch_model
 from radiation.bound import BoundRun
 from radiation.faults import Fault, Injector
 
@@ -30,7 +30,11 @@ OUTCOMES = ("masked", "tolerable", "sdc", "due")
 
 
 class Golden:
-    """Golden outputs of one input, pre-digested so that classifying is cheap."""
+    """Golden outputs of one input, pre-digested so that classifying is cheap.
+
+    Classification runs once per trial, so its common cases (one small float output)
+    take a path in plain Python that costs well under a microsecond.
+    """
 
     def __init__(self, outputs: list[np.ndarray]) -> None:
         self.outputs = [np.array(o, copy=True) for o in outputs]
@@ -38,35 +42,42 @@ class Golden:
         first = np.asarray(outputs[0])
         top1 = first.reshape(first.shape[0], -1).argmax(axis=1) if first.ndim else None
         self.top1 = None if top1 is None else top1.tolist()
+        self._raw0 = self.raw[0]
+        self._small = (len(outputs) == 1 and first.dtype.kind == "f" and first.size <= 256
+                       and self.top1 is not None)
 
     def classify(self, faulty: list[np.ndarray] | None) -> str:
         """The outcome class of ``faulty`` outputs (``None``: the run failed)."""
         if faulty is None:
             return "due"
+        if self._small:
+            first = faulty[0]
+            if first.tobytes() == self._raw0:
+                return "masked"
+            vals = first.ravel().tolist()
+            # A NaN or inf makes the sum non-finite; a finite sum proves all finite.
+            if not math.isfinite(sum(vals)) and not all(map(math.isfinite, vals)):
+                return "due"
+            top1 = self.top1
+            if len(top1) == 1:
+                return "tolerable" if vals.index(max(vals)) == top1[0] else "sdc"
+            width = len(vals) // len(top1)
+            for r, want in enumerate(top1):
+                row = vals[r * width:(r + 1) * width]
+                if row.index(max(row)) != want:
+                    return "sdc"
+            return "tolerable"
         for o, r in zip(faulty, self.raw, strict=True):
             if o.tobytes() != r:
                 break
         else:
             return "masked"
-        first = faulty[0]
-        if len(faulty) == 1 and first.size <= 256 and first.dtype.kind == "f":
-            # Small class-score outputs: plain Python beats numpy's per-call overhead.
-            vals = first.ravel().tolist()
-            if not all(map(math.isfinite, vals)):
-                return "due"
-            if self.top1 is None:
-                return "sdc"
-            width = len(vals) // len(self.top1)
-            for r, want in enumerate(self.top1):
-                row = vals[r * width:(r + 1) * width]
-                if row.index(max(row)) != want:
-                    return "sdc"
-            return "tolerable"
         for o in faulty:
             if o.dtype.kind == "f" and not np.isfinite(o).all():
                 return "due"
         if self.top1 is None:
             return "sdc"
+        first = faulty[0]
         top1 = first.reshape(first.shape[0], -1).argmax(axis=1).tolist()
         return "tolerable" if top1 == self.top1 else "sdc"
 
@@ -90,57 +101,73 @@ class _TailRun:
         # Outputs the tail does not recompute are the golden arrays themselves (for an
         # output tensor that is the faulty array, flipped in place during the trial).
         self.result = [produced.get(o, golden[o]) for o in acts.engine.output_names]
+        run, result = (self.bound.call if self.bound else None), self.result
+        if run is not None and len(self.result) == len(t.outputs):
+            self.call = run  # the tail recomputes every output: its buffers are the result
+        else:
+            def call() -> list[np.ndarray]:
+                if run is not None:
+                    run()
+                return result
+            self.call = call
 
     def __call__(self) -> list[np.ndarray]:
-        if self.bound is not None:
-            self.bound()
-        return self.result
+        return self.call()
 
 
 class _PatchRun:
-    """The whole graph with a ScatterND after one activation, fed a one-element patch."""
+    """The whole graph with a one-element ScatterND patch after one activation.
+
+    The patch index and value are live initializers: a trial writes the element's
+    multi-index and the faulty word into them and runs; nothing else is fed (see
+    :func:`radiation.activations.point_patch_model`). Multi-indices come from a
+    precomputed byte table (one slice copy) for tensors up to ``TABLE_LIMIT``
+    elements, else from divmod.
+    """
+
+    TABLE_LIMIT = 1 << 20
 
     def __init__(self, acts: ActivationInjector, tensor: str, x: np.ndarray,
                  golden: dict[str, np.ndarray]) -> None:
         arr = golden[tensor]
-        sess, outs = acts._patched_session(tensor, arr)
+        model, idx_name, upd_name = point_patch_model(acts.engine.model, tensor, arr)
         self.idx = np.zeros((1, arr.ndim), np.int64)
-        self.upd = np.zeros(1, arr.dtype)
-        self.upd_words = bits.word_view(self.upd)
-        strides, step = [], 1
-        for d in reversed(arr.shape):
-            strides.append(step)
-            step *= d
-        self.strides = tuple(reversed(strides))
-        feeds = {acts.engine.input_name: x, tensor + "__orbnode_idx": self.idx,
-                 tensor + "__orbnode_upd": self.upd}
-        self.bound = BoundRun(sess, feeds, outs, golden)
+        self.upd = np.ascontiguousarray(arr.reshape(-1)[:1]).copy()
+        self.upd_words = memoryview(bits.word_view(self.upd))
+        self._idx_bytes = memoryview(self.idx).cast("B")
+        self._row = 8 * arr.ndim
+        self.shape = arr.shape
+        self._table = (np.stack(np.unravel_index(np.arange(arr.size), arr.shape), -1)
+                       .astype(np.int64).tobytes() if arr.size <= self.TABLE_LIMIT else None)
+        sess = acts.engine.build_session(model, extra={idx_name: self.idx, upd_name: self.upd})
+        self.bound = BoundRun(sess, {acts.engine.input_name: x}, acts.engine.output_names,
+                              golden)
+        self.call = self._make_call()
+
+    def _make_call(self):  # noqa: ANN202
+        table, row, idx_bytes, upd_words = self._table, self._row, self._idx_bytes, self.upd_words
+        idx, shape, run = self.idx, self.shape, self.bound.call
+
+        def call(index: int, word: int) -> list[np.ndarray]:
+            if table is not None:
+                idx_bytes[:] = table[index * row:index * row + row]
+            else:
+                idx[0] = np.unravel_index(index, shape)
+            upd_words[0] = word
+            return run()
+
+        return call
 
     def __call__(self, index: int, word: int) -> list[np.ndarray]:
-        pos = []
-        for st in self.strides:
-            q, index = divmod(index, st)
-            pos.append(q)
-        self.idx[0] = pos
-        self.upd_words[0] = word
-        return self.bound()
-
-
-class _Always(dict):
-    """A mapping that answers every key with the same runner (no-reuse weight trials)."""
-
-    def __init__(self, runner) -> None:  # noqa: ANN001
-        super().__init__()
-        self.runner = runner
-
-    def get(self, key, default=None):  # noqa: ANN001, ANN201
-        return self.runner
+        return self.call(index, word)
 
 
 class WeightTrials:
     """Flip, infer, classify, restore — on the engine's live session, for one input.
 
-    Bound to ``engine.session`` as it is at construction (thread count included).
+    :meth:`trial` is one trial; :meth:`run_many` runs a list of single-bit sites in a
+    tight loop (what a campaign calls). Bound to ``engine.session`` as it is at
+    construction (thread count included).
     """
 
     def __init__(self, engine, x: np.ndarray, *, reuse: bool = False) -> None:  # noqa: ANN001
@@ -153,42 +180,68 @@ class WeightTrials:
         self._clean = BoundRun(engine.session, {engine.input_name: self.x}, engine.output_names,
                                dict(zip(engine.output_names, outs, strict=True)))
         self._tails: dict[str, object] = {}
-        if not reuse:  # every tensor runs the whole bound graph
-            self._tails = _Always(self._clean)
-        else:
+        if reuse:
             self.acts = ActivationInjector(engine)
             self.golden_acts = self.acts.golden(self.x)
-        # Live weights only (the injector's rule); masks typed like the words.
-        self._words = {n: w for n, w in self.injector._words.items()
-                       if engine.live.get(n, False)}
-        self._masks = {size: [np.dtype(f"u{size}").type(1 << b) for b in range(size * 8)]
-                       for size in (1, 2, 4, 8)}
+        # Live weights only (the injector's rule): a memoryview of the words (its items
+        # are plain ints, several times cheaper to read and write than numpy scalars),
+        # the element count and the word width.
+        self._sites = {n: (memoryview(w), w.size, w.itemsize * 8)
+                       for n, w in self.injector._words.items() if engine.live.get(n, False)}
 
     def clean(self) -> list[np.ndarray]:
         """One clean inference on the same session and binding (the rate to compare with)."""
         return self._clean()
 
     def _runner(self, tensor: str):  # noqa: ANN202
+        if not self.reuse:
+            return self._clean
         r = self._tails.get(tensor)
         if r is None:
-            r = self._tails[tensor] = _TailRun(self.acts, tensor, self.golden_acts)
+            r = self._tails[tensor] = _TailRun(self.acts, tensor, self.golden_acts).call
         return r
+
+    def _site(self, tensor: str, index: int, bit: int) -> tuple:
+        site = self._sites.get(tensor)
+        if site is None or not (0 <= index < site[1] and 0 <= bit < site[2]):
+            self.injector.check(Fault(tensor, index, bit))  # raises the clear error
+        return site
 
     def trial(self, tensor: str, index: int, bit: int) -> str:
         """One single-bit trial; the weight is restored exactly before returning."""
-        words = self._words.get(tensor)
-        if words is None or not (0 <= index < words.size and 0 <= bit < words.itemsize * 8):
-            self.injector.check(Fault(tensor, index, bit))  # raises the clear error
-        old = words[index]
-        words[index] = old ^ self._masks[words.dtype.itemsize][bit]
-        try:
+        return self.run_many([(tensor, index, bit)])[0]
+
+    def run_many(self, sites: list[tuple[str, int, int]]) -> list[str]:
+        """Single-bit trials ``(tensor, index, bit)`` in order; one outcome each.
+
+        Each weight word is restored before the next trial, also when a run fails
+        (a failed run is a ``due`` outcome, not a crash of the campaign).
+        """
+        table, classify = self._sites, self.golden.classify
+        raw0 = self.golden._raw0 if self.golden._small else None  # masked: no call at all
+        whole = None if self.reuse else self._clean.call
+        outcomes: list[str] = []
+        append = outcomes.append
+        for tensor, index, bit in sites:
+            site = table.get(tensor)
+            if site is None or not (0 <= index < site[1] and 0 <= bit < site[2]):
+                site = self._site(tensor, index, bit)
+            words = site[0]
+            run = whole or self._tails.get(tensor) or self._runner(tensor)
+            old = words[index]
+            words[index] = old ^ (1 << bit)
             try:
-                out = (self._tails.get(tensor) or self._runner(tensor))()
-            except Exception:  # a failed run is a detected error, not a campaign crash
-                out = None
-            return self.golden.classify(out)
-        finally:
-            words[index] = old
+                try:
+                    out = run()
+                except Exception:
+                    out = None
+                if out is not None and out[0].tobytes() == raw0:
+                    append("masked")
+                else:
+                    append(classify(out))
+            finally:
+                words[index] = old
+        return outcomes
 
     def run_fault(self, fault: Fault) -> tuple[str, list[np.ndarray] | None]:
         """Any fault kind: apply, infer, undo; returns the outcome and a copy of the outputs."""
@@ -204,7 +257,11 @@ class WeightTrials:
 
 
 class ActivationTrials:
-    """Transient activation faults for one input: ScatterND patch or graph tail."""
+    """Transient activation faults for one input: ScatterND patch or graph tail.
+
+    Group trials by target tensor (a campaign does): each target has its own patched
+    (or tail) session, built on first use and cached.
+    """
 
     def __init__(self, engine, x: np.ndarray, *, reuse: bool = False) -> None:  # noqa: ANN001
         self.engine = engine
@@ -213,40 +270,64 @@ class ActivationTrials:
         self.acts = ActivationInjector(engine)
         self.golden_acts = self.acts.golden(self.x)
         self.golden = Golden([self.golden_acts[o] for o in engine.output_names])
-        self._words = {t: bits.word_view(a) for t, a in self.golden_acts.items()
+        self._words = {t: memoryview(bits.word_view(a)) for t, a in self.golden_acts.items()
                        if a.dtype.name in bits.SUPPORTED and a.dtype.name != "bfloat16"}
         self._clean = BoundRun(engine.session, {engine.input_name: self.golden_acts[
             engine.input_name]}, engine.output_names, self.golden_acts)
-        self._tails: dict[str, _TailRun] = {}
-        self._patches: dict[str, _PatchRun] = {}
+        self._runs: dict[str, object] = {}
 
     def clean(self) -> list[np.ndarray]:
         """One clean inference on the engine's session, bound like the trials."""
         return self._clean()
 
+    def _runner(self, tensor: str):  # noqa: ANN202
+        r = self._runs.get(tensor)
+        if r is None:
+            if self.reuse or tensor == self.engine.input_name:
+                tail = _TailRun(self.acts, tensor, self.golden_acts)
+                words = self._words[tensor]
+                # An output tensor is returned as the flipped golden array itself: copy it
+                # before the flip is put back.
+                copy = tensor in self.engine.output_names
+
+                def r(index: int, word: int, tail=tail, words=words,  # noqa: ANN001, ANN202
+                      copy=copy):
+                    # flip the golden value in place for the tail, put it back after
+                    old = words[index]
+                    words[index] = word
+                    try:
+                        return [o.copy() for o in tail()] if copy else tail()
+                    finally:
+                        words[index] = old
+            else:
+                r = _PatchRun(self.acts, tensor, self.x, self.golden_acts).call
+            self._runs[tensor] = r
+        return r
+
     def trial(self, tensor: str, index: int, bit: int) -> str:
         """One single-bit activation trial (exact flip of the computed value)."""
-        words = self._words.get(tensor)
-        if words is None or not (0 <= index < words.size and 0 <= bit < words.itemsize * 8):
-            self.acts.check(Fault(tensor, index, bit), self.golden_acts)  # raises
-        old = int(words[index])
-        new = old ^ (1 << bit)
-        try:
-            if self.reuse or tensor == self.engine.input_name:
-                r = self._tails.get(tensor)
-                if r is None:
-                    r = self._tails[tensor] = _TailRun(self.acts, tensor, self.golden_acts)
-                words[index] = new
-                try:
-                    return self.golden.classify(r())
-                finally:
-                    words[index] = old
-            p = self._patches.get(tensor)
-            if p is None:
-                p = self._patches[tensor] = _PatchRun(self.acts, tensor, self.x, self.golden_acts)
-            return self.golden.classify(p(index, new))
-        except Exception:
-            return "due"
+        return self.run_many([(tensor, index, bit)])[0]
+
+    def run_many(self, sites: list[tuple[str, int, int]]) -> list[str]:
+        """Single-bit activation trials ``(tensor, index, bit)``; one outcome each."""
+        table, classify = self._words, self.golden.classify
+        raw0 = self.golden._raw0 if self.golden._small else None
+        outcomes: list[str] = []
+        append = outcomes.append
+        for tensor, index, bit in sites:
+            words = table.get(tensor)
+            if words is None or not (0 <= index < len(words) and 0 <= bit < words.itemsize * 8):
+                self.acts.check(Fault(tensor, index, bit), self.golden_acts)  # raises
+            run = self._runs.get(tensor) or self._runner(tensor)
+            try:
+                out = run(index, words[index] ^ (1 << bit))
+            except Exception:
+                out = None
+            if out is not None and out[0].tobytes() == raw0:
+                append("masked")
+            else:
+                append(classify(out))
+        return outcomes
 
     def run_fault(self, fault: Fault) -> tuple[str, list[np.ndarray] | None]:
         """Any fault kind; returns the outcome and the outputs."""

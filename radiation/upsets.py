@@ -1,11 +1,12 @@
 """Radiation in the running node: upsets accumulate in live weights, a scrubber repairs.
 
 :class:`UpsetProcess` turns an upset rate (upsets per bit per day, from the
-environment; see :mod:`radiation.environment`) into Poisson arrivals over the exposed
-bits and flips them in place in the live weight buffers, so the node's very next
-inference computes with the damaged weights. :class:`Scrubber` keeps a golden copy and
-a CRC-32 per block; each scrub finds blocks whose CRC no longer matches and rewrites
-the differing words from the golden copy, counting what it did.
+envelope's radiation hook and ``firmware_stubs/data/radiation.toml``) into Poisson
+arrivals over the exposed bits and flips them in place in the live weight buffers,
+so the node's very next inference computes with the damaged weights.
+:class:`Scrubber` keeps a golden copy and a CRC-32 per block; each scrub finds the
+blocks whose CRC no longer matches and rewrites the differing words from the golden
+copy, counting what it did.
 
 Pass the engine's *live* weights (``engine.live_weights``): upsets in a buffer the
 session does not read would be reported but have no effect.

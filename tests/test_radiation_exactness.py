@@ -269,3 +269,28 @@ def test_old_opset_activation_faults_use_the_tail(model_files):
         acts.run_patched(x, Fault("relu1_out", 0, 30), golden)
     out = acts.run_tail(Fault("relu1_out", 0, 30), golden)
     assert not _same(out, [golden["logits"]])
+
+
+@pytest.mark.parametrize("level", ["file", "runtime"])
+def test_trial_fast_paths_equal_the_exact_references(level):
+    # The campaign fast paths (live patch initializers, bound buffers) must give the
+    # very outputs the reference paths give, and classify them the same way.
+    engine = Engine(DEFAULT_MODEL, level=level)
+    x = np.load(DEFAULT_SAMPLE)["x"][7:8]
+    at = ActivationTrials(engine, x)
+    from radiation.trials import _PatchRun
+
+    acts = {t: v for t, v in at.golden_acts.items() if t != "input"}
+    for fault in sample_faults(acts, 25, np.random.default_rng(9)):
+        ref = at.acts.run_patched(at.x, fault, at.golden_acts)
+        run = _PatchRun(at.acts, fault.tensor, at.x, at.golden_acts)
+        word = fault.new_word(int(at._words[fault.tensor][fault.index]))
+        assert _same(run(fault.index, word), ref), fault
+        assert at.trial(fault.tensor, fault.index, fault.bit) == at.golden.classify(ref)
+    wt = WeightTrials(engine, x)
+    wr = WeightTrials(engine, x, reuse=True)
+    for fault in sample_faults(engine.live_weights, 25, np.random.default_rng(10)):
+        outcome, out = wt.run_fault(fault)
+        assert wt.trial(fault.tensor, fault.index, fault.bit) == outcome
+        assert wr.trial(fault.tensor, fault.index, fault.bit) == outcome
+        assert _same(wr.run_fault(fault)[1], out)

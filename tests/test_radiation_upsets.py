@@ -6,10 +6,8 @@ import numpy as np
 import pytest
 
 from node.engine import Engine
-from node.errors import OrbnodeError
 from node.models import DEFAULT_MODEL, DEFAULT_SAMPLE
 from radiation import bits
-from radiation.environment import ENVIRONMENTS, LEO_AVERAGE, environment, in_saa
 from radiation.faults import Fault, Injector
 from radiation.upsets import Scrubber, Upset, UpsetProcess
 
@@ -137,18 +135,3 @@ def test_in_node_cycle_on_the_engine():
     rep = scrub.scrub()
     assert rep.errors_detected > 0 and rep.words_repaired >= 1
     np.testing.assert_array_equal(e.run(x)[0], y0)
-
-
-def test_environments():
-    leo = environment("leo")
-    assert leo.orbit_average() == pytest.approx(LEO_AVERAGE)
-    assert leo.rate(in_saa=True) == pytest.approx(8.5 * LEO_AVERAGE)
-    assert ENVIRONMENTS["off"].rate(in_saa=True) == 0.0
-    assert environment("saa-heavy").rate(in_saa=True) > leo.rate(in_saa=True)
-    solar = environment("solar-event")
-    assert 10 <= solar.rate(in_saa=False) / leo.rate(in_saa=False) <= 100
-    assert leo.rate(in_saa=False, acceleration=1e3) == pytest.approx(1e3 * leo.quiet_rate)
-    with pytest.raises(OrbnodeError, match="choose one of"):
-        environment("mars")
-    assert in_saa(-27.0, -50.0) and in_saa(-30.0, -20.0)
-    assert not in_saa(45.0, 10.0) and not in_saa(-27.0, 120.0)

@@ -11,11 +11,11 @@ share one PUS service/subtype pair.
 from __future__ import annotations
 
 import struct
-import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
+import tomllib
 from spacepackets.ccsds.spacepacket import PacketType, SpacePacketHeader
 from spacepackets.ccsds.time import CdsShortTimestamp
 from spacepackets.ecss import PusTc, PusTm
@@ -70,7 +70,7 @@ class PacketDef:
         if len(data) < size:
             raise PacketError(f"{self.name}: {len(data)} bytes of data, need {size}")
         names = [n for n, c in self.fields if c != "text"]
-        values = dict(zip(names, self._fixed.unpack_from(data)))
+        values = dict(zip(names, self._fixed.unpack_from(data), strict=True))
         for n, c in self.fields:
             if c == "text":
                 values[n] = bytes(data[size:]).decode("utf-8", errors="replace")
@@ -140,10 +140,12 @@ class PacketSet:
             header = SpacePacketHeader.unpack(raw)
             if header.packet_type == PacketType.TC:
                 tc = PusTc.unpack(raw)
-                direction, service, subtype, data = "tc", tc.service, tc.message_subtype, tc.app_data
+                direction, service, subtype = "tc", tc.service, tc.message_subtype
+                data = tc.app_data
             else:
                 tm = PusTm.unpack(raw, TIMESTAMP_LEN)
-                direction, service, subtype, data = "tm", tm.service, tm.message_subtype, tm.source_data
+                direction, service, subtype = "tm", tm.service, tm.message_subtype
+                data = tm.source_data
         except Exception as exc:  # spacepackets raises several types for bad bytes
             raise PacketError(f"bad packet ({type(exc).__name__})") from None
         data = bytes(data)
