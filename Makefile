@@ -22,8 +22,8 @@ test: install
 	$(PY) -m pytest -q --benchmark-disable -p no:cacheprovider
 
 bench: install
-	$(PY) -m pytest -q bench --benchmark-only --benchmark-columns=mean,stddev,ops,rounds
-	$(VENV)/bin/orbnode bench --json
+	$(PY) -m pytest -q -s bench --benchmark-only --benchmark-columns=mean,stddev,ops,rounds -p no:cacheprovider
+	$(VENV)/bin/orbnode bench
 
 lint: install
 	$(VENV)/bin/ruff check .

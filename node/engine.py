@@ -201,7 +201,8 @@ class Engine:
 
     Attributes worth knowing:
     ``weights``  name -> live numpy buffer (the memory the session reads);
-    ``live``     name -> True when an in-place change was seen by every session built;
+    ``live``     name -> True when an in-place change was seen by the session (verified
+                 at load on the first session; see :meth:`set_threads`);
     ``liveness_notes`` name -> why a weight is not live (absent when it is);
     ``level``    "file" or "runtime" (see the module docstring);
     ``model``    the ModelProto the sessions run (optimised graph at runtime level),
@@ -421,10 +422,11 @@ class Engine:
         """Switch to the session for ``threads`` intra-op threads (0 = all cores)."""
         n = threads if threads > 0 else (os.cpu_count() or 1)
         if n not in self._sessions:
-            session = self._build_session(n)
-            if self.verify_liveness:
-                self._verify_liveness(session)
-            self._sessions[n] = session
+            # Not re-probed: the probe rewrites live buffers for an inference, and in the
+            # node the upset process and the scrubber write them from another thread.
+            # Which kernels copy a weight depends on the graph and the session options,
+            # which all sessions share; the thread count only changes the work split.
+            self._sessions[n] = self._build_session(n)
         self.threads = n
         self.session = self._sessions[n]
 

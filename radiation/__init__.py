@@ -1,1 +1,17 @@
-"""Single-event-upset physics, exact fault injection, mitigations and campaigns."""
+"""Single-event-upset physics, exact fault injection, mitigations and campaigns.
+
+Modules:
+
+``bits``         exact bit operations on the stored word of any dtype (bfloat16 included)
+``faults``       fault models (seu, mbu, mcu, stuck-at-0/1, random) with exact undo
+``sampling``     fault sites in proportion to bit count, or inside a stratum
+``activations``  exact activation faults (ScatterND patch) and graph tails that reuse
+                 clean activations
+``trials``       flip / infer / classify / restore at close to inference speed
+``upsets``       the in-node rate-driven upset process and the CRC scrubber
+``mitigations``  scrub, SECDED ECC, activation range restriction, DMR/TMR voting
+``commands``     ``orbnode inject``
+``testmodels``   small real models (Constant weights, int8, bfloat16, old opsets, ...)
+
+The live weight memory itself is :class:`node.engine.Engine`.
+"""

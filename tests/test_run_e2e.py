@@ -202,3 +202,37 @@ def test_node_and_sim_as_separate_commands_over_a_cable(tmp_path):
         if node.poll() is None:
             node.kill()
         cable.close()
+
+
+def _constant_weight_model(path):
+    """Weights as a Constant node, dynamic H and W, an old opset: what real exports look like."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = np.random.default_rng(0).standard_normal((8, 3, 3, 3)).astype(np.float32)
+    nodes = [helper.make_node("Constant", [], ["W"], value=numpy_helper.from_array(w, "Wc")),
+             helper.make_node("Conv", ["x", "W"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c"], ["r"]),
+             helper.make_node("GlobalAveragePool", ["r"], ["y"])]
+    g = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, "H", "W"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 8, 1, 1])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 11)])
+    m.ir_version = 6
+    onnx.save(m, path)
+    return w
+
+
+def test_any_model_with_input_shape_and_real_inputs(tmp_path):
+    import numpy as np
+
+    model = tmp_path / "constw.onnx"
+    _constant_weight_model(model)
+    x = tmp_path / "x.npy"
+    np.save(x, np.random.default_rng(1).random((4, 3, 16, 32), dtype=np.float32))
+    res = orbnode("run", "--model", str(model), "--input-shape", "1,3,16,32", "--input", str(x),
+                  "--orbits", "0.1", *FAST, "--out", str(tmp_path / "o"), "--json")
+    assert res.returncode == 0, res.stderr
+    s = json.loads(res.stdout)
+    assert s["model"] == "constw.onnx" and s["inferences"] > 0
