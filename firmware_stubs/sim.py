@@ -81,10 +81,15 @@ class Simulator:
                     return pkt
 
     def wait_hello(self, timeout_s: float) -> dict[str, str]:
-        if self.wait_for(lambda p: p.name == "event" and p.values["event_id"] == 1,
-                         timeout_s) is None:
-            raise NodeLost(f"the node did not announce itself within {timeout_s:.0f} s")
-        return self.hello
+        """Wait for the node's hello event, pinging once a second in case the node
+        started first and its hello was lost (opening a port flushes its input)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            self.link.send("ping")
+            if self.wait_for(lambda p: p.name == "event" and p.values["event_id"] == 1,
+                             min(1.0, max(deadline - time.monotonic(), 0.0))) is not None:
+                return self.hello
+        raise NodeLost(f"the node did not announce itself within {timeout_s:.0f} s")
 
     def _hk(self, tick: int) -> Packet:
         pkt = self.wait_for(lambda p: p.name == "hk_node" and p.values["tick"] == tick,

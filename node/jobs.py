@@ -26,7 +26,6 @@ import onnxruntime as ort
 
 from node.engine import Engine
 
-
 MIN_REST_S = 0.002  # shortest rest the duty cycle takes at once
 
 

@@ -64,6 +64,10 @@ class NodeService:
     def _event(self, event_id: int, text: str) -> None:
         self.link.send("event", {"event_id": event_id, "text": text})
 
+    def _hello(self) -> None:
+        self._event(EVENT_HELLO, f"board={self.board.name};model={self.model_name};"
+                    f"power_source={self.power.describe()};measured={int(self.power.measured)}")
+
     def _apply_mode(self, mode: str, reasons: tuple[str, ...] = ()) -> None:
         spec = self.board.modes[mode]
         self.jobs.set_mode(spec.threads, spec.duty)
@@ -130,6 +134,7 @@ class NodeService:
             self.running = False
         elif pkt.name == "ping":
             self.link.send("pong")
+            self._hello()  # a bus that connected late learns who we are
         else:  # telemetry or a kind the node does not act on
             self.tc_rejected += 1
 
@@ -138,8 +143,7 @@ class NodeService:
         self.running = True
         self.jobs.set_mode(self.board.modes["SAFE"].threads, self.board.modes["SAFE"].duty)
         self.jobs.start()
-        self._event(EVENT_HELLO, f"board={self.board.name};model={self.model_name};"
-                    f"power_source={self.power.describe()};measured={int(self.power.measured)}")
+        self._hello()
         watchdog_tripped = False
         try:
             while self.running:
