@@ -11,7 +11,7 @@ from node.models import DEFAULT_MODEL, DEFAULT_SAMPLE
 
 def test_runtime_vs_bare(benchmark):
     data = np.load(DEFAULT_SAMPLE)
-    engine = Engine(DEFAULT_MODEL, threads=1)
+    engine = Engine(DEFAULT_MODEL, threads=1, level="runtime")
     result = benchmark.pedantic(runtime_vs_bare, args=(engine, data["x"], data["y"]),
                                 rounds=1, iterations=1)
     benchmark.extra_info.update(result)

@@ -16,7 +16,8 @@ SUMMARY_LINES = (
     ("throughput_sunlit_per_s", "{:.1f} /s"), ("throughput_eclipse_per_s", "{:.1f} /s"),
     ("energy_j", "{:.0f} J"), ("inferences_per_joule", "{:.2f} /J"), ("power_source", "{}"),
     ("min_soc", "{:.3f}"), ("soc_floor", "{:.3f}"), ("max_temp_c", "{:.1f} °C"),
-    ("upsets", "{}"), ("scrub_repairs", "{}"),
+    ("upsets", "{}"), ("upset_acceleration", "{:g}"), ("scrub_detected", "{}"),
+    ("scrub_repairs", "{}"),
 )
 
 
@@ -42,7 +43,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     _add_env_args(p)
     add_model_args(p)
     p.add_argument("--power-source", default="auto", help="auto, rapl, hwmon or model")
-    p.add_argument("--scrub-period-s", type=float, default=600.0)
+    p.add_argument("--scrub-period-s", type=float, default=600.0,
+                   help="environment seconds between weight scrubs (0: never)")
+    p.add_argument("--upset-acceleration", type=float, default=1.0,
+                   help="multiply the physical upset rate (test campaigns); reported")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="out/run", help="folder for summary.json, "
                    "telemetry.sqlite, timeline.png")
@@ -75,6 +79,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                     tick_wall_s=args.tick_s, altitude_km=args.altitude_km,
                     beta_deg=args.beta_deg, board=args.board, spacecraft=args.spacecraft,
                     radiation=args.radiation, initial_soc=args.initial_soc,
+                    upset_acceleration=args.upset_acceleration, level=args.level,
                     power_source=args.power_source,
                     model=args.model, input=args.input, input_shape=args.input_shape,
                     baud=args.baud, scrub_period_s=args.scrub_period_s, seed=args.seed,

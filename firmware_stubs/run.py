@@ -40,6 +40,8 @@ class RunConfig:
     spacecraft: str | None = None
     radiation: str = "leo"
     initial_soc: float = 1.0
+    upset_acceleration: float = 1.0
+    level: str = "runtime"
     power_source: str = "auto"
     model: str | None = None
     input: str | None = None
@@ -58,7 +60,8 @@ def _check_model(cfg: RunConfig) -> str:
 
     model = cfg.model or str(DEFAULT_MODEL)
     shape = parse_shape(cfg.input_shape) if cfg.input_shape else None
-    engine = Engine(model, threads=1, input_shape=shape)
+    engine = Engine(model, threads=1, input_shape=shape, level=cfg.level,
+                    verify_liveness=False)
     x, _ = load_inputs(engine, cfg.input)
     engine.run(x[: engine.input_shape[0]])
     return model
@@ -68,7 +71,7 @@ def _node_command(cfg: RunConfig, port: str, board: str, model: str) -> list[str
     cmd = [sys.executable, "-m", "node", "node", "--port", port, "--baud", str(cfg.baud),
            "--board", board, "--model", model, "--power-source", cfg.power_source,
            "--scrub-period-s", str(cfg.scrub_period_s), "--seed", str(cfg.seed),
-           "--radiation", "off" if cfg.radiation == "off" else "on"]
+           "--radiation", "off" if cfg.radiation == "off" else "on", "--level", cfg.level]
     if cfg.input:
         cmd += ["--input", cfg.input]
     if cfg.input_shape:
@@ -82,6 +85,8 @@ def run(cfg: RunConfig) -> dict[str, Any]:
 
     if cfg.orbits <= 0 or cfg.speedup <= 0 or cfg.tick_wall_s <= 0:
         raise OrbnodeError("--orbits, --speedup and --tick-s must be positive")
+    if not cfg.upset_acceleration >= 0:
+        raise OrbnodeError("--upset-acceleration must be >= 0")
     board = load_board(detect_board() if cfg.board == "auto" else cfg.board)
     model = _check_model(cfg)
     env = Envelope.from_config(altitude_km=cfg.altitude_km, beta_deg=cfg.beta_deg, board=board,
@@ -103,6 +108,8 @@ def run(cfg: RunConfig) -> dict[str, Any]:
     db.set_meta("period_s", env.period_s)
     db.set_meta("eclipse_fraction_analytic", env.eclipse_fraction)
     db.set_meta("complete", False)
+    db.set_meta("upset_acceleration", cfg.upset_acceleration)
+    db.set_meta("level", cfg.level)
 
     pty = PtyPair()
     log = open(cfg.out / "node.log", "w")  # noqa: SIM115 (lives as long as the node)
@@ -119,7 +126,8 @@ def run(cfg: RunConfig) -> dict[str, Any]:
                             f"SoC {row['soc'] * 100:5.1f}% {row['temp_c']:5.1f}°C "
                             f"{row['throughput_per_s']:7.0f} inf/s")
 
-    sim = Simulator(link, env, db, SimConfig(duration_s, cfg.speedup, cfg.tick_wall_s),
+    sim = Simulator(link, env, db, SimConfig(duration_s, cfg.speedup, cfg.tick_wall_s,
+                                             upset_acceleration=cfg.upset_acceleration),
                     on_tick=on_tick)
     stopped_because = "completed"
     previous_term = signal.signal(signal.SIGTERM, lambda *_: sim.stop())
@@ -132,6 +140,7 @@ def run(cfg: RunConfig) -> dict[str, Any]:
                 "the node did not start: " + _last_line(cfg.out / "node.log")) from None
         db.set_meta("power_source", hello.get("power_source", "unknown"))
         db.set_meta("power_measured", hello.get("measured") == "1")
+        db.set_meta("exposed_bits", int(hello.get("exposed_bits", 0)))
         t0 = time.monotonic()
         try:
             sim.run()

@@ -26,6 +26,7 @@ class SimConfig:
     speedup: float = 150.0     # simulated seconds per wall second
     tick_wall_s: float = 0.1   # wall seconds between env ticks
     hk_timeout_s: float = 5.0  # wall seconds to wait for the node's answer
+    upset_acceleration: float = 1.0  # test factor on the upset rate; 1 = physical
 
 
 class NodeLost(OrbnodeError):
@@ -58,6 +59,8 @@ class Simulator:
             "soc_floor": state.soc_floor, "temp_c": state.temp_c,
             "load_shed": int(state.load_shed), "in_saa": int(state.in_saa),
             "upset_rate_per_bit_day": state.upset_rate_per_bit_day,
+            "multi_bit_share": self.env.radiation.multi_bit_share,
+            "upset_acceleration": self.config.upset_acceleration,
         })
 
     def _on_event(self, pkt: Packet) -> None:

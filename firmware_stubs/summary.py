@@ -77,7 +77,8 @@ def summarise(db: TelemetryDB, period_s: float | None = None) -> dict[str, Any]:
         "tc_rejected": last["tc_rejected"],
     }
     for k in ("board", "model", "radiation", "altitude_km", "beta_deg", "speedup",
-              "spacecraft", "complete", "frames_bad_host", "stopped_because"):
+              "spacecraft", "complete", "frames_bad_host", "stopped_because", "level",
+              "exposed_bits", "upset_acceleration"):
         if k in meta:
             summary[k] = meta[k]
     return summary

@@ -12,6 +12,9 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input-shape", default=None,
                    help="concrete input shape for models with dynamic dims, e.g. 1,3,48,192")
     p.add_argument("--input", default=None, help="real inputs, .npy or .npz (keys x, y)")
+    p.add_argument("--level", choices=["runtime", "file"], default="runtime",
+                   help="runtime: optimise once offline, the fused weights are live (fast, "
+                        "upsets hit what the board reads); file: the graph as stored")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -46,7 +49,7 @@ def cmd_node(args: argparse.Namespace) -> int:
     board = load_board(detect_board() if args.board == "auto" else args.board)
     model = args.model or str(DEFAULT_MODEL)
     shape = parse_shape(args.input_shape) if args.input_shape else None
-    engine = Engine(model, threads=1, input_shape=shape)
+    engine = Engine(model, threads=1, input_shape=shape, level=args.level)
     inputs, labels = load_inputs(engine, args.input)
     power = open_power_source(args.power_source, board)
     hooks = RadiationHooks()
@@ -67,7 +70,9 @@ def _radiation_hooks(engine, args: argparse.Namespace):
     from node.service import RadiationHooks
     from radiation.upsets import Scrubber, UpsetProcess
 
-    scrubber = Scrubber(engine.weights) if args.scrub_period_s > 0 else None
-    return RadiationHooks(process=UpsetProcess(engine.weights, seed=args.seed),
+    # Only weights verified live: an upset in a buffer the session never reads is no upset.
+    live = engine.live_weights
+    scrubber = Scrubber(live) if args.scrub_period_s > 0 else None
+    return RadiationHooks(process=UpsetProcess(live, seed=args.seed),
                           scrubber=scrubber,
                           scrub_period_s=args.scrub_period_s or float("inf"))

@@ -65,7 +65,10 @@ class NodeService:
         self.link.send("event", {"event_id": event_id, "text": text})
 
     def _hello(self) -> None:
+        engine = self.jobs.engine
+        exposed = getattr(self.radiation.process, "exposed_bits", 0)
         self._event(EVENT_HELLO, f"board={self.board.name};model={self.model_name};"
+                    f"level={engine.level};exposed_bits={exposed};"
                     f"power_source={self.power.describe()};measured={int(self.power.measured)}")
 
     def _apply_mode(self, mode: str, reasons: tuple[str, ...] = ()) -> None:
@@ -99,9 +102,10 @@ class NodeService:
             "scrub_detected": r.scrub_detected,
         })
 
-    def _radiate(self, dt_s: float, rate_per_bit_day: float) -> None:
+    def _radiate(self, dt_s: float, rate_per_bit_day: float, mbu_share: float) -> None:
         r = self.radiation
         if r.process is not None and rate_per_bit_day > 0:
+            r.process.mbu_fraction = min(max(mbu_share, 0.0), 1.0)
             for u in r.process.advance(dt_s, rate_per_bit_day):
                 r.upsets += 1
                 self._event(EVENT_UPSET, f"{u.kind} {u.tensor}[{u.index}] bit {u.bit}")
@@ -128,7 +132,8 @@ class NodeService:
             # the new decision takes effect for the next one.
             self._housekeeping(v["tick"])
             self._apply_mode(d.mode, d.reasons)
-            self._radiate(v["dt_s"], v["upset_rate_per_bit_day"])
+            self._radiate(v["dt_s"], v["upset_rate_per_bit_day"] * v["upset_acceleration"],
+                          v["multi_bit_share"])
         elif pkt.name == "shutdown":
             self._housekeeping(v["tick"])
             self.running = False

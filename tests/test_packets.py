@@ -17,7 +17,8 @@ F32 = st.floats(width=32, allow_nan=False, allow_infinity=False)
 def env_values(draw_tick, t, ill, soc, temp, rate):
     return {"tick": draw_tick, "t_s": t, "dt_s": 15.0, "illumination": ill, "soc": soc,
             "soc_floor": 0.7, "temp_c": temp, "load_shed": 0, "in_saa": 1,
-            "upset_rate_per_bit_day": rate}
+            "upset_rate_per_bit_day": rate, "multi_bit_share": 0.012,
+            "upset_acceleration": 1.0}
 
 
 @given(st.integers(0, 2**32 - 1), st.floats(0, 1e9), F32, F32, F32,
