@@ -236,3 +236,37 @@ def test_any_model_with_input_shape_and_real_inputs(tmp_path):
     assert res.returncode == 0, res.stderr
     s = json.loads(res.stdout)
     assert s["model"] == "constw.onnx" and s["inferences"] > 0
+
+
+def test_radiation_upsets_reported_scrubbed_and_counted(tmp_path):
+    res = orbnode("run", "--orbits", "0.5", *FAST, "--radiation", "saa-heavy",
+                  "--upset-acceleration", "100000", "--scrub-period-s", "300",
+                  "--out", str(tmp_path), "--json")
+    assert res.returncode == 0, res.stderr
+    s = json.loads(res.stdout)
+    assert s["upset_acceleration"] == 100000 and s["exposed_bits"] > 0
+    assert s["upsets"] > 10
+    db = TelemetryDB(tmp_path / "telemetry.sqlite")
+    events = db.events()
+    rows = db.hk_rows()
+    db.close()
+    upset_events = [e for e in events if e["event_id"] == 10]
+    scrub_events = [e for e in events if e["event_id"] == 11]
+    assert len(upset_events) == s["upsets"]  # every upset reported in telemetry
+    assert scrub_events and s["scrub_repairs"] > 0 and s["scrub_detected"] > 0
+    # Upsets arrive at the environment's rate: the count the node applied between the
+    # 2nd and the last report is Poisson with mean sum(rate x dt x acceleration x bits).
+    # Tick t carries the state before it (row t-1) and the interval that just ended
+    # (row t); what the node applies at tick t shows in its next report (row t+1).
+    mean = sum(rows[t - 1]["upset_rate_per_bit_day"] * rows[t]["dt_s"]
+               for t in range(1, len(rows) - 1)) * 100000 * s["exposed_bits"] / 86400
+    seen = rows[-1]["upsets"] - rows[1]["upsets"]
+    assert mean > 30
+    assert abs(seen - mean) < 5 * mean ** 0.5
+
+
+def test_radiation_off_means_no_upsets(tmp_path):
+    res = orbnode("run", "--orbits", "0.2", *FAST, "--radiation", "off",
+                  "--upset-acceleration", "1e6", "--out", str(tmp_path), "--json")
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["upsets"] == 0
