@@ -72,11 +72,12 @@ class NodeService:
                     f"power_source={self.power.describe()};measured={int(self.power.measured)}")
 
     def _apply_mode(self, mode: str, reasons: tuple[str, ...] = ()) -> None:
+        if mode == self.mode:
+            return  # a repeated decision must not disturb the job loop's duty cycle
         spec = self.board.modes[mode]
         self.jobs.set_mode(spec.threads, spec.duty)
-        if mode != self.mode:
-            why = f" ({', '.join(reasons)})" if reasons else ""
-            self._event(EVENT_MODE, f"mode {self.mode}->{mode}{why}")
+        why = f" ({', '.join(reasons)})" if reasons else ""
+        self._event(EVENT_MODE, f"mode {self.mode}->{mode}{why}")
         self.mode = mode
 
     def _housekeeping(self, tick: int) -> None:
