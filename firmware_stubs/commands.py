@@ -57,6 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s = sub.add_parser("sim", help="host side only: play the bus to a node on a serial port")
     s.add_argument("--port", required=False, help="serial device or pyserial URL")
     _add_env_args(s)
+    s.add_argument("--key-file", default=None, help="telecommand key shared with the node")
     s.add_argument("--out", default="out/sim")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_sim)
@@ -104,7 +105,12 @@ def cmd_sim(args: argparse.Namespace) -> int:
 
     if not args.port:
         raise OrbnodeError("--port is required (the serial device the node is on)")
-    link = Link(open_transport(args.port, args.baud), apid="sim")
+    signer = None
+    if args.key_file:
+        from node.auth import SOURCE_SIM, Signer, load_key
+
+        signer = Signer(load_key(args.key_file), SOURCE_SIM)
+    link = Link(open_transport(args.port, args.baud), apid="sim", signer=signer)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     db = TelemetryDB(out / "telemetry.sqlite")

@@ -22,6 +22,7 @@ from firmware_stubs.sim import NodeLost, SimConfig, Simulator
 from firmware_stubs.summary import summarise
 from firmware_stubs.telemetry_db import TelemetryDB
 from firmware_stubs.timeline import plot_timeline
+from node.auth import SOURCE_SIM, Signer, load_key, write_key
 from node.errors import OrbnodeError
 from node.link import Link
 from node.link.paced import PacedTransport
@@ -67,11 +68,13 @@ def _check_model(cfg: RunConfig) -> str:
     return model
 
 
-def _node_command(cfg: RunConfig, port: str, board: str, model: str) -> list[str]:
+def _node_command(cfg: RunConfig, port: str, board: str, model: str,
+                  key_file: Path) -> list[str]:
     cmd = [sys.executable, "-m", "node", "node", "--port", port, "--baud", str(cfg.baud),
            "--board", board, "--model", model, "--power-source", cfg.power_source,
            "--scrub-period-s", str(cfg.scrub_period_s), "--seed", str(cfg.seed),
-           "--radiation", "off" if cfg.radiation == "off" else "on", "--level", cfg.level]
+           "--radiation", "off" if cfg.radiation == "off" else "on", "--level", cfg.level,
+           "--key-file", str(key_file)]
     if cfg.input:
         cmd += ["--input", cfg.input]
     if cfg.input_shape:
@@ -111,11 +114,15 @@ def run(cfg: RunConfig) -> dict[str, Any]:
     db.set_meta("upset_acceleration", cfg.upset_acceleration)
     db.set_meta("level", cfg.level)
 
+    # A fresh key per run, owner-only, in the output folder (never in the repository):
+    # every telecommand on the link is authenticated, as on a bench.
+    key_file = write_key(cfg.out / "tc.key")
     pty = PtyPair()
     log = open(cfg.out / "node.log", "w")  # noqa: SIM115 (lives as long as the node)
-    proc = subprocess.Popen(_node_command(cfg, pty.slave_path, board.name, model),
+    proc = subprocess.Popen(_node_command(cfg, pty.slave_path, board.name, model, key_file),
                             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    link = Link(PacedTransport(pty.master(), cfg.baud), apid="sim")
+    link = Link(PacedTransport(pty.master(), cfg.baud), apid="sim",
+                signer=Signer(load_key(key_file), SOURCE_SIM))
     duration_s = cfg.orbits * env.period_s
     bar = tqdm(total=round(duration_s), unit="sim s", disable=not cfg.progress,
                desc="orbnode run", dynamic_ncols=True, file=sys.stderr)

@@ -6,6 +6,10 @@ import argparse
 
 from node.errors import OrbnodeError
 
+# `orbnode tc` commands: packet name and how its argument becomes field values.
+TC_COMMANDS = {"ping": "ping", "set-mode": "set_mode", "scrub": "scrub_now",
+               "shutdown": "shutdown"}
+
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=None, help="ONNX model (default: bundled digits CNN)")
@@ -29,9 +33,27 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="apply the upsets the bus's radiation rate calls for to live weights")
     p.add_argument("--scrub-period-s", type=float, default=600.0,
                    help="environment seconds between weight-memory scrubs (0: never)")
+    p.add_argument("--key-file", default=None,
+                   help="telecommand key (orbnode keygen); without one, commands are "
+                        "accepted unauthenticated")
     p.add_argument("--seed", type=int, default=0)
     add_model_args(p)
     p.set_defaults(func=cmd_node)
+
+    k = sub.add_parser("keygen", help="make a random telecommand key file (owner-only)")
+    k.add_argument("--out", required=True, help="key file to write")
+    k.add_argument("--force", action="store_true", help="overwrite an existing file")
+    k.set_defaults(func=cmd_keygen)
+
+    t = sub.add_parser("tc", help="send one authenticated telecommand and await verification")
+    t.add_argument("--port", required=False, help="serial device or pyserial URL of the node")
+    t.add_argument("--baud", type=int, default=115200)
+    t.add_argument("--key-file", required=False)
+    t.add_argument("--timeout-s", type=float, default=5.0)
+    t.add_argument("command", choices=sorted(TC_COMMANDS), help="what to send")
+    t.add_argument("argument", nargs="?", default=None,
+                   help="set-mode: FULL, ECO, SAFE or auto")
+    t.set_defaults(func=cmd_tc)
 
 
 def cmd_node(args: argparse.Namespace) -> int:
@@ -55,10 +77,15 @@ def cmd_node(args: argparse.Namespace) -> int:
     hooks = RadiationHooks()
     if args.radiation == "on":
         hooks = _radiation_hooks(engine, args)
+    verifier = None
+    if args.key_file:
+        from node.auth import Verifier, load_key
+
+        verifier = Verifier(load_key(args.key_file))
     link = Link(open_transport(args.port, args.baud))
     jobs = JobLoop(engine, inputs, labels)
     service = NodeService(link, jobs, board, power, model_name=engine.model_path.name,
-                          watchdog_s=args.watchdog_s, radiation=hooks)
+                          watchdog_s=args.watchdog_s, radiation=hooks, verifier=verifier)
     try:
         service.serve()
     finally:
@@ -76,3 +103,64 @@ def _radiation_hooks(engine, args: argparse.Namespace):
     return RadiationHooks(process=UpsetProcess(live, seed=args.seed),
                           scrubber=scrubber,
                           scrub_period_s=args.scrub_period_s or float("inf"))
+
+
+def cmd_keygen(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from node.auth import write_key
+
+    if Path(args.out).exists() and not args.force:
+        raise OrbnodeError(f"{args.out} exists; pass --force to replace it")
+    print(write_key(args.out))
+    return 0
+
+
+def cmd_tc(args: argparse.Namespace) -> int:
+    import json
+    import time
+
+    from node.auth import SOURCE_GROUND, Signer, load_key
+    from node.link import Link, open_transport
+    from node.packets import PACKETS
+
+    if not args.port or not args.key_file:
+        raise OrbnodeError("--port and --key-file are required")
+    signer = Signer(load_key(args.key_file), SOURCE_GROUND)
+    name = TC_COMMANDS[args.command]
+    values: dict = {}
+    if name == "set_mode":
+        modes = PACKETS.enums["set_mode"]
+        if args.argument not in modes:
+            raise OrbnodeError(f"set-mode needs one of {', '.join(modes)}")
+        values = {"mode": modes[args.argument]}
+    elif name == "shutdown":
+        values = {"tick": 0xFFFFFFFF}
+    link = Link(open_transport(args.port, args.baud), apid="sim", signer=signer)
+    try:
+        request = int.from_bytes(link.send(name, values, ack_flags=0b1001)[:4], "big")
+        result = {"command": args.command, "request_id": request, "accepted": None,
+                  "completed": None}
+        deadline = time.monotonic() + args.timeout_s
+        while time.monotonic() < deadline and result["completed"] is None:
+            for pkt in link.receive(0.05):
+                if not pkt.name.startswith("verify_") or \
+                        pkt.values["request_id"] != request:
+                    continue
+                code = pkt.values.get("code")
+                reason = PACKETS.enum_name("failure", code) if code is not None else None
+                if pkt.name.startswith("verify_accept"):
+                    result["accepted"] = pkt.name.endswith("ok")
+                    if not result["accepted"]:
+                        result["reason"] = reason
+                        result["completed"] = False
+                else:
+                    result["completed"] = pkt.name.endswith("ok")
+                    if reason:
+                        result["reason"] = reason
+    finally:
+        link.close()
+    if result["accepted"] is None:
+        result["reason"] = f"no verification report within {args.timeout_s:g} s"
+    print(json.dumps(result))
+    return 0 if result["completed"] else 1

@@ -7,6 +7,12 @@ that mode, and the node answers with an ``hk_node`` report carrying its
 inference counters and the average power over the interval since its previous
 report, from a named power source. Lost contact (no tick for ``watchdog_s``)
 drops the node to SAFE, as a bus watchdog would.
+
+With a key (``verifier``), every telecommand must carry a valid HMAC and a fresh
+sequence number (:mod:`node.auth`); anything else is rejected, counted in
+housekeeping, and answered with a PUS-1 failure report when the sender asked
+for verification. An operator may override the scheduler's mode (``set_mode``),
+except that an EPS load shed always forces SAFE.
 """
 
 from __future__ import annotations
@@ -44,7 +50,7 @@ class RadiationHooks:
 class NodeService:
     def __init__(self, link: Link, jobs: JobLoop, board, power: PowerSource, *,
                  model_name: str = "", watchdog_s: float = 10.0,
-                 radiation: RadiationHooks | None = None) -> None:
+                 radiation: RadiationHooks | None = None, verifier=None) -> None:
         self.link = link
         self.jobs = jobs
         self.board = board
@@ -58,6 +64,8 @@ class NodeService:
         self.last_tick_wall = self.t0
         self.running = False
         self.tc_rejected = 0
+        self.verifier = verifier  # node.auth.Verifier, or None: accept unauthenticated
+        self.override: str | None = None  # operator's mode, None: the scheduler decides
         self._enums = link.packets.enums
 
     # -- helpers ----------------------------------------------------------------
@@ -69,6 +77,7 @@ class NodeService:
         exposed = getattr(self.radiation.process, "exposed_bits", 0)
         self._event(EVENT_HELLO, f"board={self.board.name};model={self.model_name};"
                     f"level={engine.level};exposed_bits={exposed};"
+                    f"auth={'on' if self.verifier else 'off'};"
                     f"power_source={self.power.describe()};measured={int(self.power.measured)}")
 
     def _apply_mode(self, mode: str, reasons: tuple[str, ...] = ()) -> None:
@@ -113,16 +122,51 @@ class NodeService:
         if r.scrubber is not None:
             r._since_scrub_s += dt_s
             if r._since_scrub_s >= r.scrub_period_s:
-                r._since_scrub_s = 0.0
-                rep = r.scrubber.scrub()
-                if rep.errors_detected:
-                    r.scrub_detected += rep.errors_detected
-                    r.scrub_repairs += rep.words_repaired
-                    self._event(EVENT_SCRUB, f"scrub detected {rep.errors_detected}, "
-                                f"repaired {rep.words_repaired} words")
+                self._scrub()
+
+    def _scrub(self) -> None:
+        r = self.radiation
+        r._since_scrub_s = 0.0
+        rep = r.scrubber.scrub()
+        if rep.errors_detected:
+            r.scrub_detected += rep.errors_detected
+            r.scrub_repairs += rep.words_repaired
+            self._event(EVENT_SCRUB, f"scrub detected {rep.errors_detected}, "
+                        f"repaired {rep.words_repaired} words")
 
     # -- packet handlers ----------------------------------------------------------
+    def _verify(self, pkt: Packet, subtype_ok: str, subtype_fail: str, bit: int,
+                failure: str | None = None) -> None:
+        """Send the PUS-1 report the command asked for (ack flag ``bit``)."""
+        if not pkt.ack_flags & bit:
+            return
+        if failure is None:
+            self.link.send(subtype_ok, {"request_id": pkt.request_id})
+        else:
+            self.link.send(subtype_fail, {"request_id": pkt.request_id,
+                                          "code": self._enums["failure"][failure]})
+
+    def _reject(self, pkt: Packet, reason: str) -> None:
+        self.tc_rejected += 1
+        self._verify(pkt, "verify_accept_ok", "verify_accept_fail", 0b0001, reason)
+
     def handle(self, pkt: Packet) -> None:
+        if pkt.name not in self.link.packets.defs or \
+                self.link.packets.defs[pkt.name].direction != "tc":
+            self.tc_rejected += 1  # telemetry sent to the node: not a command
+            return
+        if self.verifier is not None:
+            reason = self.verifier.check(pkt.apid, pkt.service, pkt.subtype, pkt.source_id,
+                                         pkt.data, pkt.trailer)
+            if reason is not None:
+                self._reject(pkt, reason)
+                return
+        self._verify(pkt, "verify_accept_ok", "verify_accept_fail", 0b0001)
+        failure = self._execute(pkt)
+        self._verify(pkt, "verify_done_ok", "verify_done_fail", 0b1000, failure)
+
+    def _execute(self, pkt: Packet) -> str | None:
+        """Carry out an accepted command; a failure code name if it could not be."""
         v = pkt.values
         if pkt.name == "env_tick":
             self.last_tick_wall = time.monotonic()
@@ -132,7 +176,10 @@ class NodeService:
             # Report the interval that just ended (its mode, power, counters) before
             # the new decision takes effect for the next one.
             self._housekeeping(v["tick"])
-            self._apply_mode(d.mode, d.reasons)
+            if self.override is not None and not v["load_shed"]:
+                self._apply_mode(self.override, ("operator",))
+            else:
+                self._apply_mode(d.mode, d.reasons)
             self._radiate(v["dt_s"], v["upset_rate_per_bit_day"] * v["upset_acceleration"],
                           v["multi_bit_share"])
         elif pkt.name == "shutdown":
@@ -141,8 +188,21 @@ class NodeService:
         elif pkt.name == "ping":
             self.link.send("pong")
             self._hello()  # a bus that connected late learns who we are
-        else:  # telemetry or a kind the node does not act on
-            self.tc_rejected += 1
+        elif pkt.name == "set_mode":
+            name = self.link.packets.enum_name("set_mode", v["mode"])
+            if name.startswith("?"):
+                return "bad_argument"
+            self.override = None if name == "auto" else name
+            if self.override is not None:
+                self._apply_mode(self.override, ("operator",))
+            self._event(EVENT_MODE, f"operator set mode {name}")
+        elif pkt.name == "scrub_now":
+            if self.radiation.scrubber is None:
+                return "bad_argument"
+            self._scrub()
+        else:
+            return "unknown_command"
+        return None
 
     def serve(self) -> None:
         """Run until a ``shutdown`` telecommand or until the link closes."""

@@ -4,12 +4,10 @@ when it or the node is killed."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 
 import matplotlib.image as mpimg
@@ -18,7 +16,8 @@ import pytest
 
 from firmware_stubs.summary import summarise
 from firmware_stubs.telemetry_db import TelemetryDB
-from node.link.pty_transport import PtyPair
+from node.auth import write_key
+from node.link.pty_transport import VirtualCable
 
 FAST = ["--speedup", "1200", "--tick-s", "0.05", "--no-progress"]
 
@@ -156,46 +155,20 @@ def test_killed_node_ends_the_run_with_one_line_and_data_kept(tmp_path):
     assert s["ticks"] >= 10 and s["complete"] is False
 
 
-class NullModem:
-    """Two pty pairs with their masters cross-connected: a virtual serial cable
-    with a pyserial-openable device at each end."""
-
-    def __init__(self):
-        self.a, self.b = PtyPair(), PtyPair()
-        self._stop = threading.Event()
-        self._t = threading.Thread(target=self._pump, daemon=True)
-        self._t.start()
-
-    def _pump(self):
-        import select
-        fds = {self.a.master_fd: self.b.master_fd, self.b.master_fd: self.a.master_fd}
-        while not self._stop.is_set():
-            ready, _, _ = select.select(list(fds), [], [], 0.05)
-            for fd in ready:
-                try:
-                    os.write(fds[fd], os.read(fd, 4096))
-                except OSError:
-                    pass
-
-    def close(self):
-        self._stop.set()
-        self._t.join()
-        for p in (self.a, self.b):
-            p.close()
-            os.close(p.master_fd)
-
-
 def test_node_and_sim_as_separate_commands_over_a_cable(tmp_path):
-    cable = NullModem()
+    cable = VirtualCable()
+    key = write_key(tmp_path / "k")
     try:
         node = subprocess.Popen([sys.executable, "-m", "node", "node", "--port",
-                                 cable.a.slave_path], stdout=subprocess.PIPE,
+                                 cable.end_a, "--key-file", str(key)], stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
-        res = orbnode("sim", "--port", cable.b.slave_path, "--orbits", "0.3", "--speedup",
-                      "1200", "--tick-s", "0.05", "--out", str(tmp_path), "--json")
+        res = orbnode("sim", "--port", cable.end_b, "--orbits", "0.3", "--speedup",
+                      "1200", "--tick-s", "0.05", "--key-file", str(key),
+                      "--out", str(tmp_path), "--json")
         assert res.returncode == 0, res.stderr
         s = json.loads(res.stdout)
         assert s["ticks"] > 20 and s["inferences"] > 0
+        assert s["tc_rejected"] == 0  # every authenticated tick accepted
         node.wait(timeout=15)  # the sim's shutdown telecommand stops the node
         assert node.returncode == 0, node.stderr.read()
     finally:

@@ -34,19 +34,26 @@ class LinkStats:
 class Link:
     """Packets over a transport, with sequence counting and error accounting."""
 
-    def __init__(self, transport: Transport, packets: PacketSet = PACKETS, apid: str = "node"):
+    def __init__(self, transport: Transport, packets: PacketSet = PACKETS, apid: str = "node",
+                 signer=None):
         self.transport = transport
         self.packets = packets
         self.apid = packets.apids[apid]
+        self.signer = signer  # node.auth.Signer: authenticates every telecommand sent
         self._decoder = FrameDecoder()
         self._seq = 0
         self.stats = LinkStats()
 
-    def send(self, name: str, values: dict | None = None) -> None:
-        raw = self.packets.build(name, values, seq_count=self._seq, apid=self.apid)
+    def send(self, name: str, values: dict | None = None, *, ack_flags: int = 0) -> bytes:
+        """Send one packet; returns its raw bytes (its first 4 are the PUS request id)."""
+        is_tc = self.packets.defs[name].direction == "tc"
+        raw = self.packets.build(name, values, seq_count=self._seq,
+                                 apid=self.packets.apids["node"] if is_tc else self.apid,
+                                 ack_flags=ack_flags, signer=self.signer if is_tc else None)
         self._seq += 1
         self.transport.write(encode_frame(raw))
         self.stats.packets_out += 1
+        return raw
 
     def receive(self, timeout_s: float) -> list[Packet]:
         """Packets that arrived within ``timeout_s``; corrupt ones are counted, not raised."""

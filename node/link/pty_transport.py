@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import os
 import select
+import threading
 import tty
 
 from node.link.base import LinkClosed, Transport
@@ -74,3 +75,45 @@ class PtyMasterTransport(Transport):
             os.close(self._fd)
         except OSError:
             pass
+
+
+class VirtualCable:
+    """A null-modem cable in software: two pty pairs whose masters are joined.
+
+    Each end (``end_a``, ``end_b``) is a device path that pyserial opens like a real
+    port, so ``orbnode node`` and ``orbnode sim`` can run as separate processes on one
+    machine, exactly as on a two-machine bench (what ``socat`` does, without socat).
+    """
+
+    def __init__(self) -> None:
+        self._a, self._b = PtyPair(), PtyPair()
+        self.end_a, self.end_b = self._a.slave_path, self._b.slave_path
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._pump, name="virtual-cable", daemon=True)
+        self._thread.start()
+
+    def _pump(self) -> None:
+        peer = {self._a.master_fd: self._b.master_fd, self._b.master_fd: self._a.master_fd}
+        while not self._stop.is_set():
+            ready, _, _ = select.select(list(peer), [], [], 0.05)
+            for fd in ready:
+                try:
+                    os.write(peer[fd], os.read(fd, 4096))
+                except OSError:  # one end not open yet, or gone: bytes are lost, as on a wire
+                    pass
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        for p in (self._a, self._b):
+            p.close()
+            try:
+                os.close(p.master_fd)
+            except OSError:
+                pass
+
+    def __enter__(self) -> VirtualCable:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -45,6 +45,11 @@ class PacketDef:
         object.__setattr__(self, "_fixed", struct.Struct(">" + codes))
 
     @property
+    def payload_len(self) -> int:
+        """Bytes of app data the fields take (discriminator included, text excluded)."""
+        return (0 if self.discriminator is None else 1) + self._fixed.size
+
+    @property
     def field_names(self) -> list[str]:
         return [name for name, _ in self.fields]
 
@@ -79,13 +84,25 @@ class PacketDef:
 
 @dataclass(frozen=True)
 class Packet:
-    """A decoded packet."""
+    """A decoded packet. For telecommands, ``data`` is the app data the fields came
+    from and ``trailer`` whatever follows them (the authentication trailer)."""
 
     name: str
     values: dict[str, Any]
     seq_count: int
     apid: int
     raw: bytes
+    service: int = 0
+    subtype: int = 0
+    ack_flags: int = 0
+    source_id: int = 0
+    data: bytes = b""
+    trailer: bytes = b""
+
+    @property
+    def request_id(self) -> int:
+        """PUS request id: packet id and sequence control, the first 4 bytes."""
+        return int.from_bytes(self.raw[:4], "big")
 
 
 class PacketSet:
@@ -118,15 +135,25 @@ class PacketSet:
         return f"?{value}"
 
     def build(self, name: str, values: dict[str, Any] | None = None, *, seq_count: int = 0,
-              apid: int | None = None) -> bytes:
-        """Pack one packet by name into raw Space Packet bytes (with CRC)."""
+              apid: int | None = None, ack_flags: int = 0, source_id: int = 0,
+              signer=None) -> bytes:
+        """Pack one packet by name into raw Space Packet bytes (with CRC).
+
+        Telecommands: ``ack_flags`` asks for PUS-1 verification reports (bit 0
+        acceptance, bit 3 completion); a ``signer`` (:class:`node.auth.Signer`)
+        appends the authentication trailer and sets the source id.
+        """
         p = self.defs[name]
         data = p.encode(values or {})
         seq = seq_count % 16384
         if p.direction == "tc":
             apid = self.apids["node"] if apid is None else apid
+            if signer is not None:
+                source_id = signer.source_id
+                data += signer.trailer(apid, p.service, p.subtype, data)
             pkt = PusTc(service=p.service, message_subtype=p.subtype, apid=apid,
-                        app_data=data, seq_count=seq)
+                        app_data=data, seq_count=seq, ack_flags=ack_flags,
+                        source_id=source_id)
         else:
             apid = self.apids["node"] if apid is None else apid
             pkt = PusTm(service=p.service, message_subtype=p.subtype, apid=apid,
@@ -138,10 +165,12 @@ class PacketSet:
         """Decode raw bytes; :class:`PacketError` on anything that is not ours and intact."""
         try:
             header = SpacePacketHeader.unpack(raw)
+            ack, source = 0, 0
             if header.packet_type == PacketType.TC:
                 tc = PusTc.unpack(raw)
                 direction, service, subtype = "tc", tc.service, tc.message_subtype
                 data = tc.app_data
+                ack, source = tc.pus_tc_sec_header.ack_flags, tc.pus_tc_sec_header.source_id
             else:
                 tm = PusTm.unpack(raw, TIMESTAMP_LEN)
                 direction, service, subtype = "tm", tm.service, tm.message_subtype
@@ -154,7 +183,10 @@ class PacketSet:
             (direction, service, subtype, None))
         if p is None:
             raise PacketError(f"unknown {direction.upper()}[{service},{subtype}] id {disc}")
-        return Packet(p.name, p.decode(data), header.seq_count, header.apid, bytes(raw))
+        values = p.decode(data)
+        cut = p.payload_len if direction == "tc" else len(data)
+        return Packet(p.name, values, header.seq_count, header.apid, bytes(raw), service,
+                      subtype, ack, source, data[:cut], data[cut:])
 
 
 def load_packets() -> PacketSet:
