@@ -9,8 +9,27 @@ as measured when it was modelled.
 
 from __future__ import annotations
 
+import glob
 import time
 from abc import ABC, abstractmethod
+from pathlib import Path
+
+
+def readable_int_files(patterns: list[str]) -> list[Path]:
+    """sysfs files matching ``patterns`` that this process can read as an integer.
+
+    Sensors often exist but are root-only (RAPL since 2020) or absent on this board;
+    only the ones that really answer are used.
+    """
+    found = []
+    for pattern in patterns:
+        for p in sorted(glob.glob(pattern)):
+            try:
+                int(Path(p).read_text())
+            except (OSError, ValueError):
+                continue
+            found.append(Path(p))
+    return found
 
 
 class PowerSource(ABC):

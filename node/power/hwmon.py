@@ -7,22 +7,14 @@ of the samples taken at each read (trapezoidal between reads).
 
 from __future__ import annotations
 
-import glob
 from pathlib import Path
 
-from node.power.base import PowerSource
+from node.power.base import PowerSource, readable_int_files
 
 
 def find_hwmon(patterns: list[str]) -> list[Path]:
-    found = []
-    for pattern in patterns:
-        for p in sorted(glob.glob(pattern)):
-            try:
-                int(Path(p).read_text())
-                found.append(Path(p))
-            except (OSError, ValueError):
-                continue
-    return found
+    """hwmon power sensors (microwatts) named by the board profile that answer."""
+    return readable_int_files(patterns)
 
 
 class HwmonPowerSource(PowerSource):

@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-import glob
 from pathlib import Path
 
-from node.power.base import PowerSource
+from node.power.base import PowerSource, readable_int_files
 
 
 def find_rapl(pattern: str = "/sys/class/powercap/intel-rapl:*/energy_uj") -> list[Path]:
     """Package-level RAPL counters that this process can read."""
-    found = []
-    for p in sorted(glob.glob(pattern)):
-        path = Path(p)
-        try:
-            int(path.read_text())
-            found.append(path)
-        except (OSError, ValueError):
-            continue
-    return found
+    return readable_int_files([pattern])
 
 
 class RaplPowerSource(PowerSource):
