@@ -148,6 +148,7 @@ def run(cfg: RunConfig) -> dict[str, Any]:
         db.set_meta("power_source", hello.get("power_source", "unknown"))
         db.set_meta("power_measured", hello.get("measured") == "1")
         db.set_meta("exposed_bits", int(hello.get("exposed_bits", 0)))
+        db.set_meta("labelled", hello.get("labelled") == "1")
         t0 = time.monotonic()
         try:
             sim.run()

@@ -53,7 +53,9 @@ def summarise(db: TelemetryDB, period_s: float | None = None) -> dict[str, Any]:
         "wall_seconds": last["wall_s"],
         "ticks": len(rows),
         "inferences": inferences,
-        "accuracy": correct / last["inferences"] if last["inferences"] and correct else None,
+        # Top-1 accuracy on the labelled inputs over the whole run (upsets included).
+        "accuracy": (correct / last["inferences"]
+                     if meta.get("labelled") and last["inferences"] else None),
         "eclipse_fraction": eclipse_s / sim_s if sim_s else 0.0,
         "eclipse_fraction_analytic": meta.get("eclipse_fraction_analytic"),
         "throughput_sunlit_per_s": sun["inf"] / sun["wall"] if sun["wall"] else 0.0,

@@ -50,6 +50,7 @@ class JobLoop:
             y = None if labels is None else np.ascontiguousarray(labels[idx])
             self._batches.append((np.ascontiguousarray(inputs[idx]), y))
         self._batch = batch
+        self.labelled = labels is not None  # correctness is counted only against labels
         self._threads = threads
         self._duty = duty
         self._changed = True

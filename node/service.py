@@ -78,6 +78,7 @@ class NodeService:
         self._event(EVENT_HELLO, f"board={self.board.name};model={self.model_name};"
                     f"level={engine.level};exposed_bits={exposed};"
                     f"auth={'on' if self.verifier else 'off'};"
+                    f"labelled={int(self.jobs.labelled)};"
                     f"power_source={self.power.describe()};measured={int(self.power.measured)}")
 
     def _apply_mode(self, mode: str, reasons: tuple[str, ...] = ()) -> None:
