@@ -20,6 +20,11 @@ from spacepackets.ccsds.spacepacket import PacketType, SpacePacketHeader
 from spacepackets.ccsds.time import CdsShortTimestamp
 from spacepackets.ecss import PusTc, PusTm
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10 (Jetson's Ubuntu 22.04)
+    import tomli as tomllib
+
 TIMESTAMP_LEN = 7  # CDS short
 
 
