@@ -15,15 +15,14 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
-import tomllib
 from spacepackets.ccsds.spacepacket import PacketType, SpacePacketHeader
 from spacepackets.ccsds.time import CdsShortTimestamp
 from spacepackets.ecss import PusTc, PusTm
 
-if sys.version_info >= (3, 11):
+try:  # Python >= 3.11
     import tomllib
-else:  # Python 3.10 (Jetson's Ubuntu 22.04)
-    import tomli as tomllib
+except ModuleNotFoundError:  # pragma: no cover - Python 3.10 (Jetson's Ubuntu 22.04)
+    import tomli as tomllib  # type: ignore[no-redef]
 
 TIMESTAMP_LEN = 7  # CDS short
 
