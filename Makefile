@@ -4,6 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 OUT    ?= out/run
+BOARD  ?= rpi4
 
 .PHONY: install run test bench campaign flash lint clean model
 
@@ -27,6 +28,9 @@ bench: install
 
 lint: install
 	$(VENV)/bin/ruff check .
+
+flash: install
+	$(VENV)/bin/orbnode flash --board $(BOARD) --out out/bundle-$(BOARD)
 
 model: install
 	$(PY) scripts/train_digits.py

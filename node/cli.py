@@ -17,9 +17,11 @@ from node.errors import OrbnodeError
 # Modules that provide sub-commands, in the order --help lists them.
 COMMAND_MODULES = (
     "node.commands",
+    "node.flash_commands",
     "firmware_stubs.commands",
     "firmware_stubs.envelope_commands",
     "radiation.commands",
+    "radiation.campaign.commands",
     "bench.commands",
 )
 

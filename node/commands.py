@@ -37,6 +37,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="telecommand key (orbnode keygen); without one, commands are "
                         "accepted unauthenticated")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--selftest", action="store_true",
+                   help="check this installed node (packages, model, inference, power, link) "
+                        "and print a JSON report; exit 0 only if every required check passes")
+    p.add_argument("--bundle", default=None,
+                   help="with --selftest: flashed bundle or install prefix whose manifest the "
+                        "model and board profile must match")
     add_model_args(p)
     p.set_defaults(func=cmd_node)
 
@@ -57,6 +63,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_node(args: argparse.Namespace) -> int:
+    if args.selftest or args.bundle:  # before the heavy imports: a broken one is reported
+        from node.selftest import cmd_selftest
+
+        return cmd_selftest(args)
     from node.boards import detect_board, load_board
     from node.engine import Engine, parse_shape
     from node.inputs import load_inputs

@@ -1,0 +1,62 @@
+"""``orbnode flash``: build a bundle a board installs offline (see :mod:`node.flash`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "flash", help="build a bundle (wheel, model, profile, install.sh, systemd unit) "
+                      "that a board installs with no network",
+        description="Build BUNDLE/ and BUNDLE.tar.gz. On the board: tar xzf, then "
+                    "BUNDLE/install.sh (offline; runs `orbnode node --selftest`).")
+    p.add_argument("--board", required=True,
+                   help="board profile name (rpi4, rpi5, jetson-orin-nano, x86-workstation) "
+                        "or .toml path")
+    p.add_argument("--out", required=True, help="bundle directory to write (BUNDLE)")
+    p.add_argument("--model", default=None, help="ONNX model (default: bundled digits CNN)")
+    p.add_argument("--wheel", default=None,
+                   help="use this orbnode wheel instead of building one from the checkout")
+    p.add_argument("--with-deps", action="store_true",
+                   help="also pip download the dependency wheels for the board's Python and "
+                        "platform (needs the package index)")
+    p.add_argument("--python-version", default=None,
+                   help="board Python, major.minor (default per board, e.g. rpi4: 3.11)")
+    p.add_argument("--platform", action="append", default=[], dest="platforms",
+                   help="wheel platform tag of the board, repeatable; manylinux_2_X_arch "
+                        "also admits older manylinux (default per board)")
+    p.add_argument("--port", default=None,
+                   help="serial device the service opens (default per board, rpi4: "
+                        "/dev/ttyAMA0)")
+    p.add_argument("--baud", type=int, default=115200)
+    p.add_argument("--level", choices=["runtime", "file"], default="runtime",
+                   help="fault level the service runs the model at (see orbnode node)")
+    p.add_argument("--key-path", default=None,
+                   help="path of the telecommand key ON THE BOARD for the unit; the key "
+                        "itself is never put in a bundle")
+    p.add_argument("--no-tar", action="store_true", help="do not write BUNDLE.tar.gz")
+    p.add_argument("--json", action="store_true", help="print the manifest as JSON")
+    p.set_defaults(func=cmd_flash)
+
+
+def cmd_flash(args: argparse.Namespace) -> int:
+    from node.errors import OrbnodeError
+    from node.flash import FlashOptions, build_bundle
+
+    if args.baud <= 0:
+        raise OrbnodeError(f"bad --baud {args.baud}: must be positive")
+    opts = FlashOptions(
+        board=args.board, out=Path(args.out), model=Path(args.model) if args.model else None,
+        wheel=Path(args.wheel) if args.wheel else None, with_deps=args.with_deps,
+        python_version=args.python_version, platforms=args.platforms, port=args.port,
+        baud=args.baud, level=args.level, key_path=args.key_path, tarball=not args.no_tar,
+    )
+    manifest = build_bundle(opts)
+    if args.json:
+        print(json.dumps(manifest, indent=2))
+    else:
+        print(Path(args.out).absolute())
+    return 0

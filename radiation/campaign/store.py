@@ -1,0 +1,331 @@
+"""The campaign database (SQLite): the plan up front, results as they come.
+
+Why SQLite: one file a user can copy and query, transactions that survive a kill,
+and ``INSERT OR IGNORE`` to make writing a result idempotent. Layout:
+
+``campaign``  one row: format version, the plan-defining ``config`` (JSON), the model's
+              sha256, the population (JSON: strata, fingerprint, liveness notes), the
+              inputs the trials ran on (an ``.npy`` blob), library versions.
+``strata``    id, name, population (fault sites), planned faults.
+``faults``    the plan: id, tensor, idx (flat C-order element index), bit (0 = LSB),
+              kind, span, word (hex, ``random`` faults only), input_id, stratum, field.
+``results``   fault_id (primary key: a fault has at most one result), outcome,
+              max_abs_diff (max |faulty − golden| of the first output, NULL when no
+              element is finite or the run failed), top1_changed, output_digest
+              (blake2b-64 of the faulty outputs' bytes; NULL when masked, i.e. equal
+              to the golden outputs), session.
+``sessions``  one row per run or resume of the campaign: executor, workers, rates.
+
+The plan and the campaign row are written in one transaction, so a database either
+holds a whole plan or none. Results are committed in small batches (one chunk of
+faults each) in WAL mode: a kill loses at most the batches in flight, and a resume
+runs exactly the faults that have no result.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from node.errors import OrbnodeError
+from radiation.campaign.plan import PlannedFault, Stratum
+
+FORMAT = 1
+
+_SCHEMA = """
+CREATE TABLE campaign (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    format INTEGER NOT NULL,
+    created TEXT NOT NULL,
+    model_sha256 TEXT NOT NULL,
+    config TEXT NOT NULL,
+    population TEXT NOT NULL,
+    inputs BLOB NOT NULL,
+    versions TEXT NOT NULL
+);
+CREATE TABLE strata (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    population INTEGER NOT NULL,
+    planned INTEGER NOT NULL
+);
+CREATE TABLE faults (
+    id INTEGER PRIMARY KEY,
+    tensor TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    bit INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    span INTEGER NOT NULL,
+    word TEXT,
+    input_id INTEGER NOT NULL,
+    stratum INTEGER NOT NULL REFERENCES strata(id),
+    field TEXT NOT NULL
+);
+CREATE TABLE results (
+    fault_id INTEGER PRIMARY KEY REFERENCES faults(id),
+    outcome TEXT NOT NULL,
+    max_abs_diff REAL,
+    top1_changed INTEGER,
+    output_digest TEXT,
+    session INTEGER
+);
+CREATE TABLE sessions (
+    id INTEGER PRIMARY KEY,
+    started TEXT NOT NULL,
+    finished TEXT,
+    executor TEXT NOT NULL,
+    workers INTEGER NOT NULL,
+    reuse INTEGER NOT NULL,
+    faults_run INTEGER NOT NULL DEFAULT 0,
+    wall_s REAL,
+    stats TEXT
+);
+"""
+
+ResultRow = tuple  # (fault_id, outcome, max_abs_diff, top1_changed, output_digest)
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def _npy_bytes(arr: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, arr, allow_pickle=False)
+    return buf.getvalue()
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    con = sqlite3.connect(str(path), isolation_level=None, timeout=30.0)
+    return con
+
+
+def probe(path: str | Path) -> str:
+    """What is at ``path``: ``"missing"``, ``"empty"`` (no campaign yet) or ``"campaign"``.
+
+    Raises a one-line error for a file that is not an orbnode campaign database, so
+    that starting a campaign never overwrites somebody else's data. Opens read-only.
+    """
+    p = Path(path)
+    if not p.exists():
+        return "missing"
+    if not p.is_file():
+        raise OrbnodeError(f"--db {p} is not a file")
+    if p.stat().st_size == 0:
+        return "empty"
+    try:
+        con = sqlite3.connect(f"file:{p}?mode=ro", uri=True, timeout=30.0)
+        try:
+            names = {r[0] for r in con.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if not names:
+                return "empty"
+            if "campaign" not in names:
+                raise OrbnodeError(f"{p} is an SQLite database but not an orbnode campaign "
+                                   "(no campaign table); choose another --db")
+            row = con.execute("SELECT format FROM campaign").fetchone()
+        finally:
+            con.close()
+    except sqlite3.DatabaseError as exc:
+        raise OrbnodeError(f"{p} is not a campaign database ({exc})") from None
+    if row is None:
+        return "empty"
+    if row[0] != FORMAT:
+        raise OrbnodeError(f"{p} has campaign format {row[0]}; this orbnode reads {FORMAT}")
+    return "campaign"
+
+
+class CampaignStore:
+    """An open campaign database. Create with :meth:`create`, reopen with :meth:`open`."""
+
+    def __init__(self, path: Path, con: sqlite3.Connection) -> None:
+        self.path = path
+        self.con = con
+        row = con.execute("SELECT model_sha256, config, population, versions, created "
+                          "FROM campaign").fetchone()
+        self.model_sha256 = row[0]
+        self.config: dict = json.loads(row[1])
+        self.population: dict = json.loads(row[2])
+        self.versions: dict = json.loads(row[3])
+        self.created: str = row[4]
+
+    # ------------------------------------------------------------------ opening
+    @classmethod
+    def create(cls, path: str | Path, *, model_sha256: str, config: dict, population: dict,
+               strata: list[Stratum], alloc: list[int], faults: list[PlannedFault],
+               fields: dict[tuple[str, int], str], inputs: np.ndarray,
+               versions: dict) -> CampaignStore:
+        """Write a new campaign (schema, plan, inputs) in one transaction."""
+        p = Path(path)
+        state = probe(p)
+        if state == "campaign":
+            raise OrbnodeError(f"{p} already holds a campaign; continue it with --resume "
+                               "or choose another --db")
+        con = _connect(p)
+        try:
+            con.execute("PRAGMA journal_mode=WAL")
+            con.execute("PRAGMA synchronous=NORMAL")
+            con.execute("BEGIN IMMEDIATE")
+            for table in ("results", "faults", "strata", "sessions", "campaign"):
+                con.execute(f"DROP TABLE IF EXISTS {table}")  # an empty shell of a killed start
+            for statement in _SCHEMA.split(";"):  # not executescript: it would COMMIT
+                if statement.strip():
+                    con.execute(statement)
+            con.execute("INSERT INTO campaign VALUES (1, ?, ?, ?, ?, ?, ?, ?)",
+                        (FORMAT, _now(), model_sha256, json.dumps(config),
+                         json.dumps(population), _npy_bytes(inputs), json.dumps(versions)))
+            con.executemany("INSERT INTO strata VALUES (?, ?, ?, ?)",
+                            [(h, s.name, s.population, n)
+                             for h, (s, n) in enumerate(zip(strata, alloc, strict=True))])
+            con.executemany(
+                "INSERT INTO faults VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                ((f.id, f.tensor, f.index, f.bit, f.kind, f.span,
+                  None if f.word is None else hex(f.word), f.input_id, f.stratum,
+                  fields[(f.tensor, f.bit)] if f.kind != "random" else "word")
+                 for f in faults))
+            con.execute("COMMIT")
+        except BaseException:
+            if con.in_transaction:
+                con.execute("ROLLBACK")
+            con.close()
+            raise
+        return cls(p, con)
+
+    @classmethod
+    def open(cls, path: str | Path) -> CampaignStore:
+        """Reopen an existing campaign for writing (check it first: :func:`probe`)."""
+        p = Path(path)
+        if probe(p) != "campaign":
+            raise OrbnodeError(f"no campaign in {p}; start one without --resume")
+        con = _connect(p)
+        con.execute("PRAGMA journal_mode=WAL")
+        con.execute("PRAGMA synchronous=NORMAL")
+        return cls(p, con)
+
+    @classmethod
+    def open_readonly(cls, path: str | Path) -> CampaignStore:
+        """Open for reading only (validation before a resume touches anything)."""
+        p = Path(path)
+        if probe(p) != "campaign":
+            raise OrbnodeError(f"no campaign in {p}; start one without --resume")
+        return cls(p, sqlite3.connect(f"file:{p}?mode=ro", uri=True, timeout=30.0))
+
+    def close(self) -> None:
+        self.con.close()
+
+    # ------------------------------------------------------------------ reading
+    def inputs(self) -> np.ndarray:
+        """The input samples the trials run on (``input_id`` k is ``inputs[k:k+batch]``)."""
+        blob = self.con.execute("SELECT inputs FROM campaign").fetchone()[0]
+        return np.load(io.BytesIO(blob), allow_pickle=False)
+
+    def planned(self) -> int:
+        return self.con.execute("SELECT COUNT(*) FROM faults").fetchone()[0]
+
+    def done(self) -> int:
+        return self.con.execute("SELECT COUNT(*) FROM results").fetchone()[0]
+
+    def remaining(self, page: int = 50_000) -> Iterator[tuple]:
+        """Faults without a result, in id order, as worker rows ``(id, tensor, index,
+        bit, kind, span, word, input_id)``; read a page at a time, so a plan of
+        millions of faults is never held in memory at once."""
+        last = -1
+        while True:
+            rows = self.con.execute(
+                "SELECT f.id, f.tensor, f.idx, f.bit, f.kind, f.span, f.word, f.input_id "
+                "FROM faults f LEFT JOIN results r ON r.fault_id = f.id "
+                "WHERE r.fault_id IS NULL AND f.id > ? ORDER BY f.id LIMIT ?",
+                (last, page)).fetchall()
+            if not rows:
+                return
+            for row in rows:
+                yield row if row[6] is None else (*row[:6], int(row[6], 16), row[7])
+            last = rows[-1][0]
+
+    def fault(self, fault_id: int) -> PlannedFault:
+        row = self.con.execute(
+            "SELECT id, tensor, idx, bit, kind, span, word, input_id, stratum FROM faults "
+            "WHERE id = ?", (fault_id,)).fetchone()
+        if row is None:
+            raise OrbnodeError(f"no fault {fault_id} in {self.path}")
+        i, t, x, b, k, s, w, inp, h = row
+        return PlannedFault(i, t, x, b, k, s, None if w is None else int(w, 16), inp, h)
+
+    def result(self, fault_id: int) -> dict | None:
+        row = self.con.execute(
+            "SELECT outcome, max_abs_diff, top1_changed, output_digest FROM results "
+            "WHERE fault_id = ?", (fault_id,)).fetchone()
+        if row is None:
+            return None
+        return {"outcome": row[0], "max_abs_diff": row[1],
+                "top1_changed": None if row[2] is None else bool(row[2]),
+                "output_digest": row[3]}
+
+    def group_counts(self, column: str) -> dict:
+        """``{group: {"planned": n, outcome: count, ...}}`` grouped by a faults column."""
+        if column not in ("tensor", "bit", "field", "stratum", "input_id"):
+            raise ValueError(column)
+        out: dict = {}
+        for g, n in self.con.execute(f"SELECT {column}, COUNT(*) FROM faults GROUP BY {column}"):
+            out[g] = {"planned": n}
+        for g, outcome, n in self.con.execute(
+                f"SELECT f.{column}, r.outcome, COUNT(*) FROM results r "
+                f"JOIN faults f ON f.id = r.fault_id GROUP BY f.{column}, r.outcome"):
+            out.setdefault(g, {"planned": 0})[outcome] = n
+        return out
+
+    def strata(self) -> list[tuple[int, str, int, int]]:
+        """``(id, name, population, planned)`` of every stratum."""
+        return self.con.execute(
+            "SELECT id, name, population, planned FROM strata ORDER BY id").fetchall()
+
+    def sessions(self) -> list[dict]:
+        rows = self.con.execute("SELECT id, started, finished, executor, workers, reuse, "
+                                "faults_run, wall_s, stats FROM sessions ORDER BY id").fetchall()
+        return [{"id": r[0], "started": r[1], "finished": r[2], "executor": r[3],
+                 "workers": r[4], "reuse": bool(r[5]), "faults_run": r[6], "wall_s": r[7],
+                 **(json.loads(r[8]) if r[8] else {})} for r in rows]
+
+    def rows(self) -> list[tuple]:
+        """Every result joined with its fault, by id (for comparisons and exports)."""
+        return self.con.execute(
+            "SELECT f.id, f.tensor, f.idx, f.bit, f.kind, f.input_id, r.outcome, "
+            "r.max_abs_diff, r.top1_changed, r.output_digest FROM faults f "
+            "JOIN results r ON r.fault_id = f.id ORDER BY f.id").fetchall()
+
+    # ------------------------------------------------------------------ writing
+    def begin_session(self, executor: str, workers: int, reuse: bool) -> int:
+        cur = self.con.execute(
+            "INSERT INTO sessions (started, executor, workers, reuse) VALUES (?, ?, ?, ?)",
+            (_now(), executor, workers, int(reuse)))
+        return int(cur.lastrowid)
+
+    def update_session(self, session: int, *, faults_run: int, wall_s: float, stats: dict,
+                       finished: bool = False) -> None:
+        self.con.execute("UPDATE sessions SET faults_run = ?, wall_s = ?, stats = ?, "
+                         "finished = ? WHERE id = ?",
+                         (faults_run, wall_s, json.dumps(stats), _now() if finished else None,
+                          session))
+
+    def record(self, results: Iterable[ResultRow], session: int) -> int:
+        """Write a batch of results in one transaction; returns how many were new.
+
+        Idempotent: a fault that already has a result keeps it (``INSERT OR IGNORE``).
+        """
+        before = self.con.total_changes
+        self.con.execute("BEGIN")
+        try:
+            self.con.executemany(
+                "INSERT OR IGNORE INTO results VALUES (?, ?, ?, ?, ?, ?)",
+                ((r[0], r[1], r[2], r[3], r[4], session) for r in results))
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        return self.con.total_changes - before

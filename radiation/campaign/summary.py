@@ -1,0 +1,169 @@
+"""What a campaign found: outcome counts, rates with confidence intervals, breakdowns.
+
+Everything is computed from the database (GROUP BY queries), so the summary of a
+resumed or half-finished campaign is as valid as that of a finished one: it covers
+the faults that have a result. Rates come with Wilson intervals at ``confidence``
+(:mod:`radiation.campaign.stats`); the whole-population rates of a stratified
+campaign are population-weighted (see :func:`stats.stratified`).
+
+Speed keys: ``faults_per_s`` is end to end (this session's faults over its wall
+time: worker start-up, classification and database writes included);
+``worker_faults_per_s`` and ``clean_inferences_per_s`` are the workers' own trial and
+clean-inference rates, timed side by side (summed over workers), and
+``fault_rate_over_clean_rate`` their ratio. A resume that ran nothing reports the
+last session that did (``rates_from_session``).
+
+Breakdowns per tensor, per bit and per field (and per stratum) are conditional
+rates: "of the faults that hit this tensor, what share became an SDC". With the
+default proportional plan each such group is itself a uniform sample of its sites.
+"""
+
+from __future__ import annotations
+
+from radiation.campaign import stats
+from radiation.campaign.store import CampaignStore
+from radiation.trials import OUTCOMES
+
+
+def _group(counts: dict, confidence: float) -> dict:
+    n = sum(counts.get(k, 0) for k in OUTCOMES)
+    sdc = counts.get("sdc", 0)
+    ci = stats.wilson(sdc, n, confidence)
+    return {"planned": counts.get("planned", n), "faults": n,
+            "outcomes": {k: counts.get(k, 0) for k in OUTCOMES},
+            "sdc_rate": sdc / n if n else None, "sdc_ci": list(ci) if ci else None}
+
+
+def _rates(outcomes: dict, done: int, strata: list[dict], confidence: float) -> dict:
+    out = {}
+    for k in OUTCOMES:
+        if len(strata) > 1:
+            est = stats.stratified([(s["outcomes"][k], s["faults"], s["population"])
+                                    for s in strata], confidence)
+            out[k] = (None if est is None else
+                      {"rate": est[0], "ci_low": est[1], "ci_high": est[2],
+                       "method": "stratified (population-weighted, normal interval)"})
+        else:
+            ci = stats.wilson(outcomes[k], done, confidence)
+            out[k] = (None if ci is None else
+                      {"rate": outcomes[k] / done, "ci_low": ci[0], "ci_high": ci[1],
+                       "method": "Wilson score"})
+    return out
+
+
+def _rate_source(store: CampaignStore, session: dict | None) -> dict | None:
+    """This session's rates if it ran faults, else the latest session that did."""
+    if session and session.get("faults_run"):
+        return session
+    for s in reversed(store.sessions()):
+        if s.get("faults_run"):
+            return s
+    return None
+
+
+def summarize(store: CampaignStore, *, confidence: float = 0.99, margin: float = 0.01,
+              session: dict | None = None) -> dict:
+    """The JSON-ready summary of the campaign in ``store`` (see ``orbnode campaign``)."""
+    cfg = store.config
+    planned, done = store.planned(), store.done()
+    strata_counts = store.group_counts("stratum")
+    by_outcome = {k: sum(g.get(k, 0) for g in strata_counts.values()) for k in OUTCOMES}
+    strata = []
+    for sid, name, pop, n_planned in store.strata():
+        g = _group(strata_counts.get(sid, {"planned": n_planned}), confidence)
+        g.update(name=name, population=pop, planned=n_planned,
+                 faults_needed=stats.leveugle_sample_size(pop, margin, confidence),
+                 achieved_margin=stats.achieved_margin(g["faults"], pop, confidence))
+        strata.append(g)
+    sites = sum(s["population"] for s in strata)
+    rates = _rates(by_outcome, done, strata, confidence)
+    src = _rate_source(store, session)
+
+    def table(column: str, key=str) -> dict:  # noqa: ANN001
+        groups = store.group_counts(column)
+        return {key(g): _group(c, confidence) for g, c in sorted(groups.items())}
+
+    return {
+        "db": str(store.path),
+        "model": cfg["model"], "model_sha256": store.model_sha256,
+        "target": cfg["target"], "level": cfg["level"],
+        "fault": {"kind": cfg["fault"], "span": cfg["span"]},
+        "seed": cfg["seed"], "samples": cfg["samples"], "stratum": cfg["stratum"],
+        "faults_planned": planned, "faults_done": done, "complete": done == planned,
+        "outcomes": by_outcome,
+        "rates": rates,
+        "sdc_rate": rates["sdc"],
+        "confidence": confidence,
+        "faults_per_s": src.get("faults_per_s") if src else None,
+        "clean_inferences_per_s": src.get("clean_inferences_per_s") if src else None,
+        "worker_faults_per_s": src.get("worker_faults_per_s") if src else None,
+        "fault_rate_over_clean_rate": src.get("fault_rate_over_clean_rate") if src else None,
+        "session": session,
+        "rates_from_session": src.get("id") if src else None,
+        "sample_size": {
+            "method": "Leveugle et al. 2009 (p = 0.5, finite population)",
+            "margin": margin, "confidence": confidence, "t": stats.quantile(confidence),
+            "population": sites,
+            "faults_needed": stats.leveugle_sample_size(sites, margin, confidence),
+            "faults_needed_infinite_population": stats.leveugle_sample_size(
+                None, margin, confidence),
+            "faults_needed_per_stratum": {s["name"]: s["faults_needed"] for s in strata},
+            "achieved_margin": (stats.achieved_margin(done, sites, confidence)
+                                if len(strata) == 1 else None),
+        },
+        "not_live": store.population.get("not_live", {}),
+        "strata": {s.pop("name"): s for s in strata},
+        "by_tensor": table("tensor"),
+        "by_bit": table("bit"),
+        "by_field": table("field"),
+    }
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.3g} %"
+
+
+def _ci(ci: list | None) -> str:
+    return "" if not ci else f"[{_pct(ci[0])}, {_pct(ci[1])}]"
+
+
+def render(s: dict, *, width: int = 24) -> str:
+    """The summary as text for a person (``--json`` gives everything)."""
+    conf = f"{100 * s['confidence']:g} %"
+    o = s["outcomes"]
+    done = max(s["faults_done"], 1)
+    lines = [
+        f"campaign {s['db']}: {s['target']} ({s['fault']['kind']}, level {s['level']}) in "
+        f"{s['model'].rsplit('/', 1)[-1]}, seed {s['seed']}, strata: {s['stratum']}",
+        f"  faults: {s['faults_planned']} planned, {s['faults_done']} done"
+        + ("" if s["complete"] else " (incomplete: continue with --resume)"),
+        "  outcomes: " + ", ".join(f"{k} {o[k]} ({100 * o[k] / done:.3g} %)" for k in o),
+    ]
+    sdc = s["sdc_rate"]
+    if sdc:
+        lines.append(f"  SDC rate {_pct(sdc['rate'])} {_ci([sdc['ci_low'], sdc['ci_high']])} "
+                     f"({conf}, {sdc['method']})")
+    ss = s["sample_size"]
+    lines.append(f"  sample size, {ss['method']}: {ss['faults_needed']} faults for a "
+                 f"{_pct(ss['margin'])} margin at {conf} over {ss['population']} sites"
+                 + (f"; achieved margin {_pct(ss['achieved_margin'])}"
+                    if ss["achieved_margin"] is not None else ""))
+    if s["faults_per_s"]:
+        lines.append(
+            f"  speed: {s['faults_per_s']:,.0f} faults/s end to end; workers "
+            f"{s['worker_faults_per_s'] or 0:,.0f} faults/s vs "
+            f"{s['clean_inferences_per_s'] or 0:,.0f} clean inferences/s side by side "
+            f"(ratio {s['fault_rate_over_clean_rate'] or 0:.2f})")
+    for title, table in (("stratum", s["strata"] if len(s["strata"]) > 1 else {}),
+                         ("tensor", s["by_tensor"]), ("field", s["by_field"]),
+                         ("bit", s["by_bit"])):
+        if not table:
+            continue
+        head = f"by {title}:"
+        lines.append(f"  {head:{width + 2}s} {'faults':>7s} {'sdc':>5s} {'due':>5s} "
+                     f"{'SDC rate':>9s}  {conf} interval")
+        for name, g in table.items():
+            label = str(name) if len(str(name)) <= width else "…" + str(name)[-width + 1:]
+            lines.append(f"    {label:{width}s} {g['faults']:7d} {g['outcomes']['sdc']:5d} "
+                         f"{g['outcomes']['due']:5d} {_pct(g['sdc_rate']):>9s}  {_ci(g['sdc_ci'])}")
+    return "\n".join(lines)
