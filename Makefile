@@ -29,6 +29,9 @@ bench: install
 lint: install
 	$(VENV)/bin/ruff check .
 
+campaign: install
+	$(VENV)/bin/orbnode campaign --target weights --db out/campaign.sqlite --workers 2
+
 flash: install
 	$(VENV)/bin/orbnode flash --board $(BOARD) --out out/bundle-$(BOARD)
 

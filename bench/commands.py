@@ -75,11 +75,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return 0
     src = f"{power.describe()} ({'measured' if power.measured else 'MODELLED, not measured'})"
     print(f"orbnode bench on {board.name}; power: {src}")
-    print(f"  {'model':18s} {'mode':5s} {'thr':>3s} {'inf/s':>10s} {'W':>7s} "
+    print(f"  {'model':18s} {'mode':5s} {'thr':>3s} {'wrk':>3s} {'inf/s':>10s} {'W':>7s} "
           f"{'inf/s/W':>9s} {'mJ/inf':>8s}")
     for r in results:
         mj = 1e3 * (r["joules_per_inference"] or 0)
-        print(f"  {r['model'][:18]:18s} {r['mode']:5s} {r['threads']:3d} "
+        print(f"  {r['model'][:18]:18s} {r['mode']:5s} {r['threads']:3d} {r['workers']:3d} "
               f"{r['inferences_per_s']:10.1f} {r['watts']:7.2f} "
               f"{r['inferences_per_s_per_w'] or 0:9.1f} {mj:8.3f}")
     for name, r in ratios.items():

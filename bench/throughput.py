@@ -22,7 +22,7 @@ from node.power.base import PowerSource
 def measure_mode(loop: JobLoop, board, mode: str, power: PowerSource, *,
                  seconds: float = 2.0, warmup_s: float = 0.3) -> dict[str, Any]:
     spec = board.modes[mode]
-    loop.set_mode(spec.threads, spec.duty)
+    loop.set_mode(spec.threads, spec.duty, spec.workers)
     time.sleep(warmup_s)
     power.read_power_w()  # opens the window: resets the source's interval
     c0, t0 = loop.counters(), time.perf_counter()
@@ -34,6 +34,7 @@ def measure_mode(loop: JobLoop, board, mode: str, power: PowerSource, *,
     return {
         "mode": mode,
         "threads": loop.engine.threads,
+        "workers": loop.workers,
         "duty": spec.duty,
         "seconds": wall,
         "busy_fraction": (c1.busy_s - c0.busy_s) / wall,

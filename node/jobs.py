@@ -1,17 +1,20 @@
 """The job loop: runs inference continuously at the duty cycle of the power mode.
 
-Duty cycle d means the loop is busy a fraction d of wall time: after an inference
-that took t seconds it rests t * (1/d - 1). Thread count and duty are changed
-between inferences, never during one. Runs in its own thread; onnxruntime
-releases the GIL while it computes, so link handling stays responsive.
+A power mode sets three things: intra-op ``threads`` per inference, ``workers``
+(parallel inference streams, each a Python thread sharing the one session, which
+onnxruntime allows, with its own I/O buffers) and ``duty``: each worker is busy a
+fraction d of wall time, resting t * (1/d - 1) after an inference of t seconds.
+Modes change between inferences, never during one. onnxruntime releases the GIL
+while it computes, so workers overlap and link handling stays responsive.
 
 The hot loop is kept lean because small models take tens of microseconds per
-inference: batches are cut once up front, counters are plain attributes written
-by this thread only (reads from other threads are atomic under the GIL and at
-most one inference stale), and mode changes are picked up through a flag.
-Each batch is pre-bound to its session with an ``IOBinding`` whose outputs are
-preallocated numpy buffers, so an inference allocates nothing and builds no
-feed dict (about 20 % less per-call overhead than ``session.run`` here).
+inference: batches are cut once up front; each batch is pre-bound with an
+``IOBinding`` whose outputs are preallocated numpy buffers, so an inference
+allocates nothing and builds no feed dict (about 20 % less per-call overhead than
+``session.run`` here); counters are plain attributes, one set per worker, written
+by that worker only (reads are atomic under the GIL and at most one inference
+stale); and the rest a duty cycle owes is paid in chunks, since a timed wait costs
+about as long as a small model's whole inference.
 """
 
 from __future__ import annotations
@@ -36,9 +39,22 @@ class JobCounters:
     busy_s: float
 
 
+class _Worker:
+    """One inference stream: its thread, its bound buffers, its counters."""
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.inferences = 0
+        self.correct = 0
+        self.busy_s = 0.0
+        self.session = None
+        self.bound: list = []
+        self.thread: threading.Thread | None = None
+
+
 class JobLoop:
     def __init__(self, engine: Engine, inputs: np.ndarray, labels: np.ndarray | None = None,
-                 *, threads: int = 1, duty: float = 1.0) -> None:
+                 *, threads: int = 1, duty: float = 1.0, workers: int = 1) -> None:
         if tuple(inputs.shape[1:]) != tuple(engine.input_shape[1:]):
             raise ValueError(f"inputs of shape {inputs.shape[1:]} do not fit {engine.input_shape}")
         self.engine = engine
@@ -51,43 +67,67 @@ class JobLoop:
             self._batches.append((np.ascontiguousarray(inputs[idx]), y))
         self._batch = batch
         self.labelled = labels is not None  # correctness is counted only against labels
-        self._threads = threads
-        self._duty = duty
-        self._changed = True
+        self._workers: list[_Worker] = []
         self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.inferences = 0
-        self.correct = 0
-        self.busy_s = 0.0
+        self._wake = threading.Condition()
+        self._generation = 0
+        self._started = False
         self.error: BaseException | None = None
-        self._bound: list = []
-        self._bound_session = None
+        self.set_mode(threads, duty, workers)
 
-    def set_mode(self, threads: int, duty: float) -> None:
-        self._threads = threads
-        self._duty = min(max(duty, 0.0), 1.0)
-        self._changed = True
-        self._wake.set()  # cut a long rest short so the new duty applies at once
+    # -- control (called from the service thread) --------------------------------
+    @staticmethod
+    def _all_cores(n: int) -> int:
+        return n if n > 0 else (os.cpu_count() or 1)
+
+    def set_mode(self, threads: int, duty: float, workers: int = 1) -> None:
+        want = self._all_cores(threads)
+        if want != self.engine.threads:
+            self.engine.set_threads(want)
+        with self._wake:
+            self.duty = min(max(duty, 0.0), 1.0)
+            self.active_workers = self._all_cores(workers)
+            self._generation += 1
+            self._wake.notify_all()  # cut rests short so the new mode applies at once
+        if self._started:
+            self._spawn()
+
+    @property
+    def workers(self) -> int:
+        return self.active_workers
 
     def counters(self) -> JobCounters:
-        return JobCounters(self.inferences, self.correct, self.busy_s)
+        ws = list(self._workers)
+        return JobCounters(sum(w.inferences for w in ws), sum(w.correct for w in ws),
+                           sum(w.busy_s for w in ws))
 
-    def _apply_mode(self) -> float:
-        self._changed = False
-        threads, duty = self._threads, self._duty
-        want = threads if threads > 0 else (os.cpu_count() or 1)
-        if want != self.engine.threads or self._bound_session is not self.engine.session:
-            self.engine.set_threads(want)
-            self._bind()
-        return duty
+    def start(self) -> None:
+        self._started = True
+        self._spawn()
 
-    def _bind(self) -> None:
+    def _spawn(self) -> None:
+        while len(self._workers) < self.active_workers:
+            w = _Worker(len(self._workers))
+            w.thread = threading.Thread(target=self._run, args=(w,), daemon=True,
+                                        name=f"orbnode-jobs-{w.index}")
+            self._workers.append(w)
+            w.thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._wake:
+            self._wake.notify_all()
+        for w in self._workers:
+            if w.thread is not None:
+                w.thread.join(timeout=10)
+
+    # -- the workers ----------------------------------------------------------------
+    def _bind(self, w: _Worker) -> None:
         """One IOBinding per batch on the current session, outputs in our own buffers."""
         sess = self.engine.session
         bound = []
-        for x, _ in self._batches:
-            outs = self.engine.run(x)  # shapes and dtypes of this batch's outputs
+        for x, y in self._batches:
+            outs = sess.run(self.engine.output_names, {self.engine.input_name: x})
             binding = sess.io_binding()
             binding.bind_cpu_input(self.engine.input_name, x)
             buffers = []
@@ -96,65 +136,54 @@ class JobLoop:
                 binding.bind_ortvalue_output(name, ort.OrtValue.ortvalue_from_numpy(buf))
                 buffers.append(buf)
             out = buffers[0]
-            y = self._batches[len(bound)][1]
             if y is not None and y.size == 1 and out.ndim == 2 and out.shape[0] == 1:
-                y = int(y.reshape(-1)[0])
+                y = int(y.reshape(-1)[0])  # batch of one: a scalar compare per inference
             bound.append((binding, out, y))
-        self._bound = bound
-        self._bound_session = sess
+        w.bound, w.session = bound, sess
 
-    def _run(self) -> None:
-        batches = self._batches
-        nb = len(batches)
+    def _rest(self, seconds: float, generation: int) -> None:
+        with self._wake:
+            if self._generation == generation and not self._stop.is_set():
+                self._wake.wait(seconds)
+
+    def _run(self, w: _Worker) -> None:
+        nb = len(self._batches)
         size = self._batch
         clock = time.perf_counter
-        i = 0
-        duty = 1.0
-        rest_owed = 0.0
-        run = None
+        i = (w.index * 7) % nb  # workers start at different samples
+        generation = -1
+        duty, active, rest_owed, run = 1.0, True, 0.0, None
         try:
             while not self._stop.is_set():
-                if self._changed:
-                    duty = self._apply_mode()
-                    run = self.engine.session.run_with_iobinding
+                if generation != self._generation:
+                    generation = self._generation
+                    duty = self.duty
+                    active = w.index < self.active_workers and duty > 0.0
                     rest_owed = 0.0
-                if duty <= 0.0:
-                    self._wake.wait(0.05)
-                    self._wake.clear()
+                    if active and w.session is not self.engine.session:
+                        self._bind(w)
+                    run = w.session.run_with_iobinding if active else None
+                if not active:
+                    self._rest(0.5, generation)  # parked until the mode changes
                     continue
-                binding, out, y = self._bound[i]
+                binding, out, y = w.bound[i]
                 i = i + 1 if i + 1 < nb else 0
                 t0 = clock()
                 run(binding)
                 dt = clock() - t0
-                if y is not None:  # batch of one: a scalar compare, no temporaries
+                if y is not None:
                     if y.__class__ is int:
                         if out.argmax() == y:
-                            self.correct += 1
+                            w.correct += 1
                     else:
-                        self.correct += int((out.argmax(axis=-1) == y).sum())
-                self.inferences += size
-                self.busy_s += dt
+                        w.correct += int((out.argmax(axis=-1) == y).sum())
+                w.inferences += size
+                w.busy_s += dt
                 if duty < 1.0:
-                    # Rest is owed per inference but paid in chunks of >= 2 ms: a timed
-                    # wait costs tens of microseconds, as long as a small model's whole
-                    # inference, so resting after each one would overshoot the rest.
                     rest_owed += dt * (1.0 / duty - 1.0)
                     if rest_owed >= MIN_REST_S:
                         r0 = clock()
-                        self._wake.wait(rest_owed)
-                        self._wake.clear()
-                        rest_owed -= clock() - r0
-                        rest_owed = max(rest_owed, -MIN_REST_S)  # no credit hoarding
+                        self._rest(rest_owed, generation)
+                        rest_owed = max(rest_owed - (clock() - r0), -MIN_REST_S)
         except BaseException as exc:  # surfaced by the service as an event
             self.error = exc
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="orbnode-jobs", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)

@@ -85,7 +85,7 @@ class NodeService:
         if mode == self.mode:
             return  # a repeated decision must not disturb the job loop's duty cycle
         spec = self.board.modes[mode]
-        self.jobs.set_mode(spec.threads, spec.duty)
+        self.jobs.set_mode(spec.threads, spec.duty, spec.workers)
         why = f" ({', '.join(reasons)})" if reasons else ""
         self._event(EVENT_MODE, f"mode {self.mode}->{mode}{why}")
         self.mode = mode
@@ -98,7 +98,7 @@ class NodeService:
         self.link.send("hk_node", {
             "tick": tick,
             "mode": self._enums["mode"][self.mode],
-            "threads": self.jobs.engine.threads,
+            "threads": self.jobs.engine.threads * self.jobs.workers,
             "duty": spec.duty,
             "inferences": c.inferences,
             "correct": c.correct,
@@ -208,7 +208,8 @@ class NodeService:
     def serve(self) -> None:
         """Run until a ``shutdown`` telecommand or until the link closes."""
         self.running = True
-        self.jobs.set_mode(self.board.modes["SAFE"].threads, self.board.modes["SAFE"].duty)
+        safe = self.board.modes["SAFE"]
+        self.jobs.set_mode(safe.threads, safe.duty, safe.workers)
         self.jobs.start()
         self._hello()
         watchdog_tripped = False

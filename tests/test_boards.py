@@ -40,7 +40,9 @@ def test_published_figures():
     assert caps == {"FULL": 25.0, "ECO": 15.0, "SAFE": 7.0}  # nvpmodel 25/15/7 W
     assert jet.modelled_power_w("SAFE") <= 7.0
     assert jet.modelled_power_w("FULL") <= 25.0
-    assert rpi4.modes["FULL"].threads == 0 and rpi4.modes["ECO"].threads == 1
+    # FULL: one single-threaded stream per core; ECO: one stream on one core.
+    full, eco = rpi4.modes["FULL"], rpi4.modes["ECO"]
+    assert (full.threads, full.workers) == (1, 0) and (eco.threads, eco.workers) == (1, 1)
 
 
 def test_modelled_power_formula():

@@ -6,7 +6,8 @@ live in the comments of each file. :func:`load_board` reads one by name or path,
 
 Modelled node power (used when no power sensor can be read)::
 
-    P = idle_w + (load_w - idle_w) * duty * min(threads, cores) / cores,   capped at power_cap_w
+    P = idle_w + (load_w - idle_w) * duty * min(workers * threads, cores) / cores,
+    capped at power_cap_w
 
 i.e. the dynamic power scales with the share of cores kept busy (a first-order CMOS
 model, P_dyn proportional to active cores at fixed clock);
@@ -36,9 +37,10 @@ class ModeSpec:
     """One power mode of the node."""
 
     name: str  # "FULL" | "ECO" | "SAFE"
-    threads: int  # intra-op threads; 0 means "all cores of this machine"
+    threads: int  # intra-op threads per inference; 0 means "all cores of this machine"
     duty: float  # fraction of wall time the job loop is busy, 0..1
     power_cap_w: float | None = None  # e.g. Jetson nvpmodel 7/15/25 W; None if n/a
+    workers: int = 1  # parallel inference streams; 0 means "one per core of this machine"
 
 
 @dataclass(frozen=True)
@@ -64,16 +66,18 @@ class BoardProfile:
     def modelled_power_w(self, mode: str, busy: float | None = None) -> float:
         """Modelled board power in ``mode``.
 
-        ``P = idle + (load - idle) * busy * min(threads, cores) / cores`` with ``busy``
-        the mode's duty unless given, then capped at the mode's ``power_cap_w``.
-        ``threads == 0`` means all cores.
+        ``P = idle + (load - idle) * busy * min(workers * threads, cores) / cores`` with
+        ``busy`` the mode's duty unless given, then capped at the mode's ``power_cap_w``.
+        ``threads == 0`` or ``workers == 0`` means all cores.
         """
         if mode not in self.modes:
             raise OrbnodeError(f"board {self.name!r} has no power mode {mode!r}")
         spec = self.modes[mode]
         duty = spec.duty if busy is None else min(max(float(busy), 0.0), 1.0)
-        threads = self.cores if spec.threads <= 0 else min(spec.threads, self.cores)
-        power = self.idle_w + (self.load_w - self.idle_w) * duty * threads / self.cores
+        threads = self.cores if spec.threads <= 0 else spec.threads
+        workers = self.cores if spec.workers <= 0 else spec.workers
+        active = min(threads * workers, self.cores)
+        power = self.idle_w + (self.load_w - self.idle_w) * duty * active / self.cores
         if spec.power_cap_w is not None:
             power = min(power, spec.power_cap_w)
         return power
@@ -128,7 +132,10 @@ def _parse(data: dict, where: str) -> BoardProfile:
         cap = spec.get("power_cap_w")
         if cap is not None:
             cap = _number(spec, "power_cap_w", mwhere, minimum=0.0)
-        modes[mode_name] = ModeSpec(mode_name, threads, duty, cap)
+        workers = spec.get("workers", 1)
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
+            raise OrbnodeError(f"{mwhere}: 'workers' must be an integer >= 0, got {workers!r}")
+        modes[mode_name] = ModeSpec(mode_name, threads, duty, cap, workers)
     missing = [m for m in REQUIRED_MODES if m not in modes]
     if missing:
         raise OrbnodeError(f"{where}: missing power mode(s) {', '.join(missing)}")
