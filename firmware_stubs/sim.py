@@ -137,11 +137,15 @@ class Simulator:
     def shutdown(self, timeout_s: float = 5.0) -> None:
         """Ask the node to stop; its final report and events are still archived."""
         try:
-            self.link.send("shutdown", {"tick": 0xFFFFFFFF})
-            self.wait_for(lambda p: p.name == "hk_node" and p.values["tick"] == 0xFFFFFFFF,
-                          timeout_s)
+            self.link.send("shutdown", {"tick": 0xFFFFFFFF}, ack_flags=0)
+            final = self.wait_for(
+                lambda p: p.name == "hk_node" and p.values["tick"] == 0xFFFFFFFF, timeout_s)
         except LinkClosed:
-            pass
+            return
+        if final is not None:
+            # Upsets applied on the last tick show only in this final report.
+            self.db.set_meta("final_counters", {k: final.values[k] for k in (
+                "upsets", "scrub_repairs", "scrub_detected", "tc_rejected", "frames_bad")})
 
     def _record(self, tick: int, now: float, wall_dt: float, dt_s: float, state, hk: dict,
                 prev: dict) -> None:

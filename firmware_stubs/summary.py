@@ -47,6 +47,8 @@ def summarise(db: TelemetryDB, period_s: float | None = None) -> dict[str, Any]:
     correct = rows[-1]["correct"]
     sources = sorted({r["power_source"] for r in rows})
     last = rows[-1]
+    final = {**{k: last[k] for k in ("upsets", "scrub_repairs", "scrub_detected", "tc_rejected",
+                                      "frames_bad")}, **meta.get("final_counters", {})}
     summary = {
         "orbits": sim_s / period_s if period_s else None,
         "sim_seconds": sim_s,
@@ -72,11 +74,11 @@ def summarise(db: TelemetryDB, period_s: float | None = None) -> dict[str, Any]:
         "load_shed_ticks": sum(r["load_shed"] for r in rows),
         "max_temp_c": max(r["temp_c"] for r in rows),
         "mode_seconds": dict(sorted(mode_s.items())),
-        "upsets": last["upsets"],
-        "scrub_detected": last["scrub_detected"],
-        "scrub_repairs": last["scrub_repairs"],
-        "frames_bad_node": last["frames_bad"],
-        "tc_rejected": last["tc_rejected"],
+        "upsets": final["upsets"],
+        "scrub_detected": final["scrub_detected"],
+        "scrub_repairs": final["scrub_repairs"],
+        "frames_bad_node": final["frames_bad"],
+        "tc_rejected": final["tc_rejected"],
     }
     for k in ("board", "model", "radiation", "altitude_km", "beta_deg", "speedup",
               "spacecraft", "complete", "frames_bad_host", "stopped_because", "level",

@@ -3,13 +3,16 @@
 Each package contributes its own sub-commands through a ``register(subparsers)``
 function in a small command module, so no module has to know every command.
 A sub-command handler returns an exit status; an :class:`OrbnodeError` becomes one
-line on stderr and exit status 2.
+line on stderr and exit status 2, and so does an ``OSError`` (a folder that cannot
+be written, a device that vanished): those are the machine's state, not bugs.
+Set ``ORBNODE_DEBUG=1`` to get the traceback instead.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from node.errors import OrbnodeError
@@ -51,6 +54,12 @@ def main(argv: list[str] | None = None) -> int:
         status = args.func(args)
     except OrbnodeError as exc:
         print(f"orbnode {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        if os.environ.get("ORBNODE_DEBUG"):
+            raise
+        where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
+        print(f"orbnode {args.command}: error: {exc.strerror or exc}{where}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"orbnode {args.command}: interrupted", file=sys.stderr)

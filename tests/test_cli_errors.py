@@ -79,3 +79,9 @@ def test_input_array_that_does_not_fit(tmp_path):
 def test_bad_board_and_bad_numbers(tmp_path):
     assert_one_line_error(orbnode("run", "--board", "toaster", "--out", str(tmp_path / "o")))
     assert_one_line_error(orbnode("run", "--orbits", "-1", "--out", str(tmp_path / "o")))
+
+
+def test_unwritable_output_folder_is_one_line(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert_one_line_error(orbnode("run", "--out", str(blocker / "sub")))
