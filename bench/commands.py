@@ -48,19 +48,20 @@ def cmd_bench(args: argparse.Namespace) -> int:
                            f"board {board.name} has {', '.join(board.modes)}")
     power = open_power_source(args.power_source, board)
     shape = parse_shape(args.input_shape) if args.input_shape else None
-    models = args.model or [str(DEFAULT_MODEL)]
+    # Load every model and its inputs first: a bad one fails before any measuring.
+    loaded = []
+    for model in args.model or [str(DEFAULT_MODEL)]:
+        engine = Engine(model, threads=1, input_shape=shape, level=args.level)
+        loaded.append((engine, *load_inputs(engine, args.input)))
     results = []
     ratios = {}
-    bar = tqdm(total=len(models) * (len(modes) + 1), desc="orbnode bench", file=sys.stderr,
-               disable=args.json and not sys.stderr.isatty())
-    for model in models:
-        engine = Engine(model, threads=1, input_shape=shape, level=args.level)
-        x, y = load_inputs(engine, args.input)
-        ratios[engine.model_path.name] = runtime_vs_bare(engine, x, y, rounds=args.rounds)
-        bar.update(1)
-        results += measure_model(engine, x, y, board, power, modes, seconds=args.seconds,
-                                 progress=bar)
-    bar.close()
+    with tqdm(total=len(loaded) * (len(modes) + 1), desc="orbnode bench", file=sys.stderr,
+              disable=args.json and not sys.stderr.isatty()) as bar:
+        for engine, x, y in loaded:
+            ratios[engine.model_path.name] = runtime_vs_bare(engine, x, y, rounds=args.rounds)
+            bar.update(1)
+            results += measure_model(engine, x, y, board, power, modes,
+                                     seconds=args.seconds, progress=bar)
     report = {
         "board": board.name,
         "level": args.level,

@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from node.cli import non_negative, positive
 from node.errors import OrbnodeError
 
 RADIATION_ENVS = ("off", "leo", "saa-heavy", "solar-event")
@@ -27,13 +28,13 @@ def _add_env_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--board", default="auto", help="board profile name or .toml path")
     p.add_argument("--spacecraft", default=None, help="spacecraft profile (default: board's)")
     p.add_argument("--radiation", choices=RADIATION_ENVS, default="leo")
-    p.add_argument("--initial-soc", type=float, default=1.0,
+    p.add_argument("--initial-soc", type=non_negative(), default=1.0,
                    help="battery state of charge at the start, 0..1")
-    p.add_argument("--orbits", type=float, default=3.0)
-    p.add_argument("--speedup", type=float, default=150.0,
+    p.add_argument("--orbits", type=positive(), default=3.0)
+    p.add_argument("--speedup", type=positive(), default=150.0,
                    help="environment seconds per wall second")
-    p.add_argument("--tick-s", type=float, default=0.1, help="wall seconds per env tick")
-    p.add_argument("--baud", type=int, default=115200)
+    p.add_argument("--tick-s", type=positive(), default=0.1, help="wall seconds per env tick")
+    p.add_argument("--baud", type=positive(int), default=115200)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -43,9 +44,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     _add_env_args(p)
     add_model_args(p)
     p.add_argument("--power-source", default="auto", help="auto, rapl, hwmon or model")
-    p.add_argument("--scrub-period-s", type=float, default=600.0,
+    p.add_argument("--scrub-period-s", type=non_negative(), default=600.0,
                    help="environment seconds between weight scrubs (0: never)")
-    p.add_argument("--upset-acceleration", type=float, default=1.0,
+    p.add_argument("--upset-acceleration", type=non_negative(), default=1.0,
                    help="multiply the physical upset rate (test campaigns); reported")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="out/run", help="folder for summary.json, "
@@ -97,39 +98,61 @@ def cmd_sim(args: argparse.Namespace) -> int:
     import time
 
     from firmware_stubs.envelope import Envelope
-    from firmware_stubs.sim import SimConfig, Simulator
+    from firmware_stubs.run import fresh_db
+    from firmware_stubs.sim import NodeLost, SimConfig, Simulator
     from firmware_stubs.summary import summarise
-    from firmware_stubs.telemetry_db import TelemetryDB
     from node.boards import load_board
     from node.link import Link, open_transport
 
     if not args.port:
         raise OrbnodeError("--port is required (the serial device the node is on)")
+
+    def envelope(board_name: str) -> Envelope:
+        board = load_board(board_name)
+        return Envelope.from_config(altitude_km=args.altitude_km, beta_deg=args.beta_deg,
+                                    board=board, radiation=args.radiation,
+                                    initial_soc=args.initial_soc,
+                                    spacecraft=args.spacecraft or board.default_spacecraft)
+
+    # Check every environment setting before waiting on the node.
+    env = envelope(args.board if args.board != "auto" else "x86-workstation")
     signer = None
     if args.key_file:
         from node.auth import SOURCE_SIM, Signer, load_key
 
         signer = Signer(load_key(args.key_file), SOURCE_SIM)
-    link = Link(open_transport(args.port, args.baud), apid="sim", signer=signer)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    db = TelemetryDB(out / "telemetry.sqlite")
-    sim = Simulator(link, None, db, SimConfig(0.0, args.speedup, args.tick_s))
-    hello = sim.wait_hello(timeout_s=60.0)
-    board = load_board(args.board if args.board != "auto" else hello.get("board", "auto"))
-    sim.env = Envelope.from_config(altitude_km=args.altitude_km, beta_deg=args.beta_deg,
-                                   board=board, radiation=args.radiation,
-                                   initial_soc=args.initial_soc,
-                                   spacecraft=args.spacecraft or board.default_spacecraft)
-    sim.config = SimConfig(args.orbits * sim.env.period_s, args.speedup, args.tick_s)
-    db.set_meta("period_s", sim.env.period_s)
-    db.set_meta("power_source", hello.get("power_source", "unknown"))
-    t0 = time.monotonic()
-    sim.run()
-    sim.shutdown()
-    db.set_meta("wall_seconds_loop", time.monotonic() - t0)
-    db.set_meta("complete", True)
-    summary = summarise(db, sim.env.period_s)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    db = fresh_db(out / "telemetry.sqlite")  # a reused folder never mixes two runs
+    link = Link(open_transport(args.port, args.baud), apid="sim", signer=signer)
+    stopped_because = "completed"
+    try:
+        sim = Simulator(link, env, db, SimConfig(0.0, args.speedup, args.tick_s))
+        hello = sim.wait_hello(timeout_s=60.0)
+        if args.board == "auto":  # play the bus for the board the node says it is
+            sim.env = envelope(hello.get("board", "x86-workstation"))
+        sim.config = SimConfig(args.orbits * sim.env.period_s, args.speedup, args.tick_s,
+                               hk_timeout_s=5.0 + 2000 * 10 / args.baud)
+        db.set_meta("period_s", sim.env.period_s)
+        db.set_meta("eclipse_fraction_analytic", sim.env.eclipse_fraction)
+        db.set_meta("power_source", hello.get("power_source", "unknown"))
+        db.set_meta("power_measured", hello.get("measured") == "1")
+        db.set_meta("labelled", hello.get("labelled") == "1")
+        t0 = time.monotonic()
+        try:
+            sim.run()
+            sim.shutdown()
+        except NodeLost as exc:
+            stopped_because = f"node lost: {exc}"
+        db.set_meta("wall_seconds_loop", time.monotonic() - t0)
+        db.set_meta("complete", stopped_because == "completed")
+        db.set_meta("stopped_because", stopped_because)
+        summary = summarise(db, sim.env.period_s)
+        (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    finally:
+        link.close()
+        db.close()
+    if stopped_because != "completed":
+        raise OrbnodeError(f"{stopped_because} (partial results kept in {out})")
     print(json.dumps(summary, indent=2) if args.json else f"orbnode sim: results in {out}")
     return 0

@@ -160,6 +160,7 @@ def _integrate(
     o_bus = [0.0] * n
     o_shunt = [0.0] * n
     o_unserved = [0.0] * n
+    o_loss = [0.0] * n
     o_mode = [mode] * n
     auto = mode < 0
     for i in range(n):
@@ -201,10 +202,17 @@ def _integrate(
         elif e_new < 0.0:
             unserved = -e_new / inv_d_dt
             e_new = 0.0
+        # Conversion losses (W), charged only on power that actually passed through the
+        # battery: charging, the array power accepted (net - shunt) loses (1 - eta_c) of
+        # it; discharging, the loads served from the battery (-net - unserved) cost
+        # 1/eta_d of themselves, the excess being heat. An empty battery serves nothing
+        # and so heats nothing; counting ``unserved`` as served would invent heat and
+        # break the energy balance. Then
+        # (solar - shunt) - node - (bus - unserved) - loss = dE / dt holds per step.
         if net > 0.0:
             loss = (net - shunt) * (1.0 - eta_c)
         else:
-            loss = (unserved - net) * (inv_d - 1.0)
+            loss = (-net - unserved) * (inv_d - 1.0)
         heat_s = qenv[i] + pb - unserved + loss
         for _ in range(n_sub):
             q = g * (tb - ts)
@@ -220,6 +228,7 @@ def _integrate(
         o_bus[i] = pb - unserved
         o_shunt[i] = shunt
         o_unserved[i] = unserved
+        o_loss[i] = loss
     out = {
         "battery_energy_j": o_e,
         "temp_k": o_tb,
@@ -229,6 +238,7 @@ def _integrate(
         "bus_power_w": o_bus,
         "shunt_power_w": o_shunt,
         "unserved_power_w": o_unserved,
+        "battery_loss_w": o_loss,
         "mode": o_mode,
     }
     return out, (E, tb, ts, shed, hot)
@@ -288,7 +298,6 @@ class Envelope:
         tb0, ts0 = self._initial_temps_c(mode)
         self._t = 0.0
         self._state = (e0, tb0 + ZERO_C_K, ts0 + ZERO_C_K, initial_soc < bat.soc_floor, False)
-        self._e_initial = e0
         self._last: EnvelopeState | None = None
         self.totals_j = {k: 0.0 for k in ("solar", "shunt", "node", "bus", "unserved", "loss")}
 
@@ -490,6 +499,7 @@ class Envelope:
         out["bus_power_w"] = np.asarray(raw["bus_power_w"])
         out["shunt_power_w"] = np.asarray(raw["shunt_power_w"])
         out["unserved_power_w"] = np.asarray(raw["unserved_power_w"])
+        out["battery_loss_w"] = np.asarray(raw["battery_loss_w"])
         out["mode"] = np.asarray(raw["mode"], dtype=np.int8)
         load = out["node_power_drawn_w"] + out["bus_power_w"]
         out["battery_voltage_v"] = self.battery.voltage_v(out["soc"], load - out["solar_power_w"])
@@ -500,13 +510,9 @@ class Envelope:
         tot["node"] += float(np.sum(drawn)) * dt
         tot["bus"] += float(np.sum(out["bus_power_w"])) * dt
         tot["unserved"] += float(np.sum(out["unserved_power_w"])) * dt
-        tot["loss"] = (
-            tot["solar"]
-            - tot["shunt"]
-            - tot["node"]
-            - tot["bus"]
-            - (float(e[-1]) - self._e_initial)
-        )
+        # The loss the integrator heated the structure with, not the residual of the
+        # balance: a residual closes by construction and would hide a bookkeeping error.
+        tot["loss"] += float(np.sum(out["battery_loss_w"])) * dt
         return out
 
     @staticmethod
@@ -592,7 +598,9 @@ class Envelope:
         (SAFE above temp_max until below temp_resume or SoC < floor + 5 %; ECO in
         eclipse, above temp_warn or SoC < floor + 15 %; FULL otherwise) with the
         board's modelled power per mode. Returns one numpy array per quantity
-        (the :class:`EnvelopeState` fields, ``mode`` as codes 0=FULL 1=ECO 2=SAFE).
+        (the :class:`EnvelopeState` fields, ``mode`` as codes 0=FULL 1=ECO 2=SAFE),
+        plus ``unserved_power_w`` (bus demand an empty battery could not meet) and
+        ``battery_loss_w`` (charge/discharge conversion heat dissipated in the structure).
         """
         dt = self._check_dt(step_s)
         try:
@@ -683,6 +691,7 @@ class RunSummary:
                 "node",
                 "bus",
                 "unserved",
+                "loss",
                 "eclipse",
                 "illumination",
                 "shed",
@@ -720,6 +729,7 @@ class RunSummary:
         add["node"] += float(np.sum(out["node_power_drawn_w"])) * dt
         add["bus"] += float(np.sum(out["bus_power_w"])) * dt
         add["unserved"] += float(np.sum(out["unserved_power_w"])) * dt
+        add["loss"] += float(np.sum(out["battery_loss_w"])) * dt
         add["eclipse"] += float(np.sum(out["in_eclipse"]))
         add["illumination"] += float(np.sum(out["illumination"]))
         add["shed"] += float(np.sum(out["load_shed"])) * dt
@@ -744,7 +754,9 @@ class RunSummary:
         env, s, n = self.env, self.sums, max(self.steps, 1)
         e0 = self.e_start if self.e_start is not None else 0.0
         delta = self.e_end - e0
-        loss = s["solar"] - s["shunt"] - s["node"] - s["bus"] - delta
+        # As integrated (and dissipated in the structure); the balance
+        # solar - shunt - node - bus - loss = delta is then a check, not a definition.
+        loss = s["loss"]
         upsets = s["upsets"]
         res: dict[str, object] = {
             "hours": self.steps * self.dt / 3600.0,

@@ -53,6 +53,14 @@ class RunConfig:
     progress: bool = True
 
 
+def fresh_db(db_path: Path) -> TelemetryDB:
+    """A new archive: a run never appends to an older run's telemetry."""
+    for stale in (db_path, db_path.with_name(db_path.name + "-wal"),
+                  db_path.with_name(db_path.name + "-shm")):
+        stale.unlink(missing_ok=True)
+    return TelemetryDB(db_path)
+
+
 def _check_model(cfg: RunConfig) -> str:
     """Load the model once here so a bad one fails with one line before anything starts."""
     from node.engine import Engine, parse_shape
@@ -91,16 +99,17 @@ def run(cfg: RunConfig) -> dict[str, Any]:
     if not cfg.upset_acceleration >= 0:
         raise OrbnodeError("--upset-acceleration must be >= 0")
     board = load_board(detect_board() if cfg.board == "auto" else cfg.board)
+    from node.power import SOURCES
+
+    if cfg.power_source not in SOURCES:  # checked here: the node would fail after its start
+        raise OrbnodeError(f"unknown power source {cfg.power_source!r}; "
+                           f"choose one of {', '.join(SOURCES)}")
     model = _check_model(cfg)
     env = Envelope.from_config(altitude_km=cfg.altitude_km, beta_deg=cfg.beta_deg, board=board,
                                spacecraft=cfg.spacecraft or board.default_spacecraft,
                                radiation=cfg.radiation, initial_soc=cfg.initial_soc)
     cfg.out.mkdir(parents=True, exist_ok=True)
-    db_path = cfg.out / "telemetry.sqlite"
-    for stale in (db_path, db_path.with_name(db_path.name + "-wal"),
-                  db_path.with_name(db_path.name + "-shm")):
-        stale.unlink(missing_ok=True)
-    db = TelemetryDB(db_path)
+    db = fresh_db(cfg.out / "telemetry.sqlite")
     db.set_meta("board", board.name)
     db.set_meta("model", Path(model).name)
     db.set_meta("radiation", cfg.radiation)
@@ -133,7 +142,10 @@ def run(cfg: RunConfig) -> dict[str, Any]:
                             f"SoC {row['soc'] * 100:5.1f}% {row['temp_c']:5.1f}°C "
                             f"{row['throughput_per_s']:7.0f} inf/s")
 
+    # Housekeeping must cross the line within the timeout even at a slow baud rate.
+    hk_timeout_s = 5.0 + 2000 * 10 / cfg.baud
     sim = Simulator(link, env, db, SimConfig(duration_s, cfg.speedup, cfg.tick_wall_s,
+                                             hk_timeout_s=hk_timeout_s,
                                              upset_acceleration=cfg.upset_acceleration),
                     on_tick=on_tick)
     stopped_because = "completed"

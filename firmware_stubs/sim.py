@@ -29,6 +29,10 @@ class SimConfig:
     upset_acceleration: float = 1.0  # test factor on the upset rate; 1 = physical
 
 
+class _Stopped(Exception):
+    """stop() was called while waiting for the node."""
+
+
 class NodeLost(OrbnodeError):
     """The node stopped answering."""
 
@@ -75,7 +79,7 @@ class Simulator:
         deadline = time.monotonic() + timeout_s
         while True:
             left = deadline - time.monotonic()
-            if left <= 0:
+            if left <= 0 or self._stop:  # a SIGTERM must not wait out a long tick
                 return None
             for pkt in self.link.receive(min(left, 0.05)):
                 if pkt.name == "event":
@@ -87,7 +91,7 @@ class Simulator:
         """Wait for the node's hello event, pinging once a second in case the node
         started first and its hello was lost (opening a port flushes its input)."""
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not self._stop:
             self.link.send("ping")
             if self.wait_for(lambda p: p.name == "event" and p.values["event_id"] == 1,
                              min(1.0, max(deadline - time.monotonic(), 0.0))) is not None:
@@ -97,6 +101,8 @@ class Simulator:
     def _hk(self, tick: int) -> Packet:
         pkt = self.wait_for(lambda p: p.name == "hk_node" and p.values["tick"] == tick,
                             self.config.hk_timeout_s)
+        if pkt is None and self._stop:
+            raise _Stopped
         if pkt is None:
             raise NodeLost(f"no housekeeping from the node for tick {tick} "
                            f"within {self.config.hk_timeout_s:.0f} s")
@@ -132,6 +138,8 @@ class Simulator:
                 ticks += 1
         except LinkClosed as exc:
             raise NodeLost(f"link to the node closed: {exc}") from None
+        except _Stopped:
+            pass
         return ticks
 
     def shutdown(self, timeout_s: float = 5.0) -> None:
@@ -156,6 +164,7 @@ class Simulator:
             "wall_dt_s": wall_dt,
             "illumination": state.illumination, "in_eclipse": int(state.in_eclipse),
             "solar_power_w": state.solar_power_w, "node_power_w": hk["power_w"],
+            "node_power_drawn_w": state.node_power_drawn_w,
             "bus_power_w": state.bus_power_w, "battery_energy_j": state.battery_energy_j,
             "soc": state.soc, "soc_floor": state.soc_floor, "load_shed": int(state.load_shed),
             "temp_c": state.temp_c, "latitude_deg": state.latitude_deg,

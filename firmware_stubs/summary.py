@@ -6,8 +6,9 @@ crash or a kill from whatever rows were archived.
 Figures and what they mean:
 * ``throughput_*_per_s``: inferences per wall second (node work is real), over
   the intervals the environment had the spacecraft in sunlight / in eclipse.
-* ``energy_j``: node energy over the simulated mission, sum of reported power x
-  environment seconds, as the EPS integrated it.
+* ``energy_j``: node energy over the simulated mission, as the EPS integrated it:
+  the power it supplied (the node's reported power, 0 while the node was shed) x
+  environment seconds.
 * ``inferences_per_joule``: inferences / (reported power x wall seconds): the
   board's real work per joule over the same window as the throughput.
 * ``power_source``: which sensor or model every power figure came from.
@@ -41,7 +42,8 @@ def summarise(db: TelemetryDB, period_s: float | None = None) -> dict[str, Any]:
         bucket["wall"] += r["node_wall_dt_s"]
         if r["in_eclipse"]:
             eclipse_s += r["dt_s"]
-        energy_sim_j += r["node_power_w"] * r["dt_s"]
+        drawn = r["node_power_drawn_w"]
+        energy_sim_j += (r["node_power_w"] if drawn is None else drawn) * r["dt_s"]
         energy_wall_j += r["node_power_w"] * r["node_wall_dt_s"]
     inferences = rows[-1]["inferences"] - (rows[0]["inferences"] - rows[0]["inferences_delta"])
     correct = rows[-1]["correct"]

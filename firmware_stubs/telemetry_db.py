@@ -21,6 +21,7 @@ HK_COLUMNS: dict[str, str] = {
     "in_eclipse": "INTEGER",
     "solar_power_w": "REAL",
     "node_power_w": "REAL",      # as reported by the node, from power_source
+    "node_power_drawn_w": "REAL",  # what the EPS supplied: 0 while it shed the node
     "bus_power_w": "REAL",
     "battery_energy_j": "REAL",
     "soc": "REAL",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import math
 import os
 import sys
 
@@ -29,8 +30,37 @@ COMMAND_MODULES = (
 )
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (the full usage stays in --help)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def positive(kind=float):
+    """argparse type: a finite number > 0."""
+    def convert(text: str):
+        value = kind(text)
+        if not math.isfinite(value) or value <= 0:
+            raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
+        return value
+    convert.__name__ = f"positive {kind.__name__}"
+    return convert
+
+
+def non_negative(kind=float):
+    """argparse type: a finite number >= 0."""
+    def convert(text: str):
+        value = kind(text)
+        if not math.isfinite(value) or value < 0:
+            raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
+        return value
+    convert.__name__ = f"non-negative {kind.__name__}"
+    return convert
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="orbnode",
         description="Hardware-in-the-loop emulator of an onboard AI compute node.",
     )
@@ -50,6 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    for key, value in vars(args).items():  # nan and inf are never a sensible setting
+        if isinstance(value, float) and not math.isfinite(value):
+            parser.exit(2, f"orbnode {args.command}: error: --{key.replace('_', '-')} must be "
+                           f"a finite number, got {value}\n")
     try:
         status = args.func(args)
     except OrbnodeError as exc:

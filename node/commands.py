@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from node.cli import non_negative, positive
 from node.errors import OrbnodeError
 
 # `orbnode tc` commands: packet name and how its argument becomes field values.
@@ -24,14 +25,14 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("node", help="run the board side of the loop on a serial port")
     p.add_argument("--port", required=False, help="serial device or pyserial URL")
-    p.add_argument("--baud", type=int, default=115200)
+    p.add_argument("--baud", type=positive(int), default=115200)
     p.add_argument("--board", default="auto", help="board profile name or .toml path")
     p.add_argument("--power-source", default="auto", help="auto, rapl, hwmon or model")
-    p.add_argument("--watchdog-s", type=float, default=10.0,
+    p.add_argument("--watchdog-s", type=positive(), default=10.0,
                    help="wall seconds without an env tick before the node drops to SAFE")
     p.add_argument("--radiation", choices=["on", "off"], default="on",
                    help="apply the upsets the bus's radiation rate calls for to live weights")
-    p.add_argument("--scrub-period-s", type=float, default=600.0,
+    p.add_argument("--scrub-period-s", type=non_negative(), default=600.0,
                    help="environment seconds between weight-memory scrubs (0: never)")
     p.add_argument("--key-file", default=None,
                    help="telecommand key (orbnode keygen); without one, commands are "
@@ -53,10 +54,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     t = sub.add_parser("tc", help="send one authenticated telecommand and await verification")
     t.add_argument("--port", required=False, help="serial device or pyserial URL of the node")
-    t.add_argument("--baud", type=int, default=115200)
+    t.add_argument("--baud", type=positive(int), default=115200)
     t.add_argument("--key-file", required=False)
-    t.add_argument("--timeout-s", type=float, default=5.0)
-    t.add_argument("command", choices=sorted(TC_COMMANDS), help="what to send")
+    t.add_argument("--timeout-s", type=positive(), default=5.0)
+    t.add_argument("tc_command", metavar="command", choices=sorted(TC_COMMANDS),
+                   help="what to send")
     t.add_argument("argument", nargs="?", default=None,
                    help="set-mode: FULL, ECO, SAFE or auto")
     t.set_defaults(func=cmd_tc)
@@ -137,7 +139,7 @@ def cmd_tc(args: argparse.Namespace) -> int:
     if not args.port or not args.key_file:
         raise OrbnodeError("--port and --key-file are required")
     signer = Signer(load_key(args.key_file), SOURCE_GROUND)
-    name = TC_COMMANDS[args.command]
+    name = TC_COMMANDS[args.tc_command]
     values: dict = {}
     if name == "set_mode":
         modes = PACKETS.enums["set_mode"]
@@ -149,7 +151,7 @@ def cmd_tc(args: argparse.Namespace) -> int:
     link = Link(open_transport(args.port, args.baud), apid="sim", signer=signer)
     try:
         request = int.from_bytes(link.send(name, values, ack_flags=0b1001)[:4], "big")
-        result = {"command": args.command, "request_id": request, "accepted": None,
+        result = {"command": args.tc_command, "request_id": request, "accepted": None,
                   "completed": None}
         deadline = time.monotonic() + args.timeout_s
         while time.monotonic() < deadline and result["completed"] is None:

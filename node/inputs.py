@@ -59,6 +59,8 @@ def load_inputs(engine: Engine, path: str | Path | None = None,
     except TypeError:
         raise OrbnodeError(f"input array dtype {x.dtype} cannot feed a "
                            f"{engine.input_dtype} input") from None
+    if len(x) == 0:
+        raise OrbnodeError(f"input file {path} holds no samples")
     if y is not None and len(y) != len(x):
         y = None
     return np.ascontiguousarray(x), y

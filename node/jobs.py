@@ -57,6 +57,8 @@ class JobLoop:
                  *, threads: int = 1, duty: float = 1.0, workers: int = 1) -> None:
         if tuple(inputs.shape[1:]) != tuple(engine.input_shape[1:]):
             raise ValueError(f"inputs of shape {inputs.shape[1:]} do not fit {engine.input_shape}")
+        if len(inputs) == 0:
+            raise ValueError("the job loop needs at least one input sample")
         self.engine = engine
         batch = engine.input_shape[0]
         n = len(inputs)
@@ -147,43 +149,46 @@ class JobLoop:
                 self._wake.wait(seconds)
 
     def _run(self, w: _Worker) -> None:
+        try:
+            self._work(w)
+        except BaseException as exc:  # surfaced by the service as an event, never silent
+            self.error = exc
+
+    def _work(self, w: _Worker) -> None:
         nb = len(self._batches)
         size = self._batch
         clock = time.perf_counter
         i = (w.index * 7) % nb  # workers start at different samples
         generation = -1
         duty, active, rest_owed, run = 1.0, True, 0.0, None
-        try:
-            while not self._stop.is_set():
-                if generation != self._generation:
-                    generation = self._generation
-                    duty = self.duty
-                    active = w.index < self.active_workers and duty > 0.0
-                    rest_owed = 0.0
-                    if active and w.session is not self.engine.session:
-                        self._bind(w)
-                    run = w.session.run_with_iobinding if active else None
-                if not active:
-                    self._rest(0.5, generation)  # parked until the mode changes
-                    continue
-                binding, out, y = w.bound[i]
-                i = i + 1 if i + 1 < nb else 0
-                t0 = clock()
-                run(binding)
-                dt = clock() - t0
-                if y is not None:
-                    if y.__class__ is int:
-                        if out.argmax() == y:
-                            w.correct += 1
-                    else:
-                        w.correct += int((out.argmax(axis=-1) == y).sum())
-                w.inferences += size
-                w.busy_s += dt
-                if duty < 1.0:
-                    rest_owed += dt * (1.0 / duty - 1.0)
-                    if rest_owed >= MIN_REST_S:
-                        r0 = clock()
-                        self._rest(rest_owed, generation)
-                        rest_owed = max(rest_owed - (clock() - r0), -MIN_REST_S)
-        except BaseException as exc:  # surfaced by the service as an event
-            self.error = exc
+        while not self._stop.is_set():
+            if generation != self._generation:
+                generation = self._generation
+                duty = self.duty
+                active = w.index < self.active_workers and duty > 0.0
+                rest_owed = 0.0
+                if active and w.session is not self.engine.session:
+                    self._bind(w)
+                run = w.session.run_with_iobinding if active else None
+            if not active:
+                self._rest(0.5, generation)  # parked until the mode changes
+                continue
+            binding, out, y = w.bound[i]
+            i = i + 1 if i + 1 < nb else 0
+            t0 = clock()
+            run(binding)
+            dt = clock() - t0
+            if y is not None:
+                if y.__class__ is int:
+                    if out.argmax() == y:
+                        w.correct += 1
+                else:
+                    w.correct += int((out.argmax(axis=-1) == y).sum())
+            w.inferences += size
+            w.busy_s += dt
+            if duty < 1.0:
+                rest_owed += dt * (1.0 / duty - 1.0)
+                if rest_owed >= MIN_REST_S:
+                    r0 = clock()
+                    self._rest(rest_owed, generation)
+                    rest_owed = max(rest_owed - (clock() - r0), -MIN_REST_S)

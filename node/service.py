@@ -17,6 +17,7 @@ except that an EPS load shed always forces SAFE.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -24,6 +25,7 @@ from node.jobs import JobLoop
 from node.link import Link, LinkClosed
 from node.packets import Packet
 from node.power.base import PowerSource
+from node.power.model import ProcessCpuMeter
 from node.scheduler import Scheduler
 
 EVENT_HELLO = 1
@@ -66,11 +68,23 @@ class NodeService:
         self.tc_rejected = 0
         self.verifier = verifier  # node.auth.Verifier, or None: accept unauthenticated
         self.override: str | None = None  # operator's mode, None: the scheduler decides
+        self.shed = False  # the EPS has cut our supply
+        self.cpu = ProcessCpuMeter(os.cpu_count() or 1)  # host share, whatever the power source
         self._enums = link.packets.enums
 
     # -- helpers ----------------------------------------------------------------
     def _event(self, event_id: int, text: str) -> None:
         self.link.send("event", {"event_id": event_id, "text": text})
+
+    def _shed(self, shed: bool) -> None:
+        """While the EPS has cut the node's supply, no work can be done: park the jobs."""
+        if shed == self.shed:
+            return
+        self.shed = shed
+        spec = self.board.modes[self.mode]
+        self.jobs.set_mode(spec.threads, 0.0 if shed else spec.duty, spec.workers)
+        self._event(EVENT_MODE, "load shed by EPS: jobs parked" if shed else
+                    "EPS supply restored: jobs resume")
 
     def _hello(self) -> None:
         engine = self.jobs.engine
@@ -78,14 +92,14 @@ class NodeService:
         self._event(EVENT_HELLO, f"board={self.board.name};model={self.model_name};"
                     f"level={engine.level};exposed_bits={exposed};"
                     f"auth={'on' if self.verifier else 'off'};"
-                    f"labelled={int(self.jobs.labelled)};"
-                    f"power_source={self.power.describe()};measured={int(self.power.measured)}")
+                    f"labelled={int(self.jobs.labelled)};measured={int(self.power.measured)};"
+                    f"power_source={self.power.describe()}")
 
     def _apply_mode(self, mode: str, reasons: tuple[str, ...] = ()) -> None:
         if mode == self.mode:
             return  # a repeated decision must not disturb the job loop's duty cycle
         spec = self.board.modes[mode]
-        self.jobs.set_mode(spec.threads, spec.duty, spec.workers)
+        self.jobs.set_mode(spec.threads, 0.0 if self.shed else spec.duty, spec.workers)
         why = f" ({', '.join(reasons)})" if reasons else ""
         self._event(EVENT_MODE, f"mode {self.mode}->{mode}{why}")
         self.mode = mode
@@ -105,7 +119,7 @@ class NodeService:
             "node_wall_s": time.monotonic() - self.t0,
             "power_w": power_w,
             "power_source": self._enums["power_source"][self.power.kind],
-            "cpu_util": getattr(self.power, "last_util", 0.0),
+            "cpu_util": self.cpu.read(),
             "frames_bad": self.link.stats.frames_bad + self.link.stats.packets_bad,
             "tc_rejected": self.tc_rejected,
             "upsets": r.upsets,
@@ -181,6 +195,7 @@ class NodeService:
                 self._apply_mode(self.override, ("operator",))
             else:
                 self._apply_mode(d.mode, d.reasons)
+            self._shed(bool(v["load_shed"]))
             self._radiate(v["dt_s"], v["upset_rate_per_bit_day"] * v["upset_acceleration"],
                           v["multi_bit_share"])
         elif pkt.name == "shutdown":

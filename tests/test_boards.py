@@ -7,6 +7,7 @@ import pytest
 from firmware_stubs.profiles import load_spacecraft
 from node.boards import BoardProfile, ModeSpec, detect_board, list_boards, load_board
 from node.errors import OrbnodeError
+from node.power.hwmon import hwmon_specs
 
 BOARDS = ("rpi4", "rpi5", "jetson-orin-nano", "x86-workstation")
 
@@ -24,7 +25,9 @@ def test_profile_is_complete_and_sane(name):
     assert 0 < b.idle_w < b.load_w and b.cores >= 1
     assert b.temp_resume_c < b.temp_warn_c <= b.temp_max_c
     assert b.heat_capacity_j_per_k > 0 and b.strap_conductance_w_per_k > 0
-    assert b.power_sensors
+    # every sensor entry parses; boards without a power sensor of their own name none
+    # (tests/test_power_sensors.py checks which)
+    hwmon_specs(b.power_sensors)
     load_spacecraft(b.default_spacecraft)  # its spacecraft exists
     # modelled power decreases FULL -> ECO -> SAFE and stays within idle..load
     p = [b.modelled_power_w(m) for m in ("FULL", "ECO", "SAFE")]

@@ -85,3 +85,23 @@ def test_unwritable_output_folder_is_one_line(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     assert_one_line_error(orbnode("run", "--out", str(blocker / "sub")))
+
+
+def test_empty_input_file(tmp_path):
+    x = tmp_path / "empty.npy"
+    np.save(x, np.zeros((0, 1, 8, 8), np.float32))
+    assert_one_line_error(orbnode("run", "--input", str(x), "--out", str(tmp_path / "o")),
+                          "no samples")
+    assert_one_line_error(orbnode("bench", "--input", str(x)), "no samples")
+
+
+@pytest.mark.parametrize("args", [
+    ("run", "--orbits", "nan"), ("run", "--speedup", "inf"), ("run", "--baud", "0"),
+    ("run", "--tick-s", "-1"), ("run", "--upset-acceleration", "inf"),
+    ("run", "--scrub-period-s", "-5"), ("bench", "--seconds", "nan"),
+    ("node", "--watchdog-s", "0"), ("run", "--power-source", "bogus"),
+    ("orbit", "--altitude-km", "nan"),
+])
+def test_nonsense_numbers_are_one_line(args, tmp_path):
+    assert_one_line_error(orbnode(*args, "--out", str(tmp_path / "o"))
+                          if args[0] == "run" else orbnode(*args))

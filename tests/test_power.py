@@ -24,7 +24,7 @@ def burn(seconds):
 
 def test_model_power_rises_with_cpu_use():
     board = load_board("rpi4")
-    src = ModelPowerSource(board.name, board.idle_w, board.load_w)
+    src = ModelPowerSource(board.name, board.idle_w, board.load_w, board.cores)
     time.sleep(0.2)
     idle = src.read_power_w()
     burn(0.3)

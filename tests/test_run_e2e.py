@@ -90,6 +90,25 @@ def test_archive_and_plot(one_orbit):
     assert img.shape[0] > 400 and img.shape[1] > 600
 
 
+def test_load_shed_parks_the_node_and_the_eps_bills_nothing(tmp_path):
+    res = orbnode("run", "--orbits", "0.2", *FAST, "--initial-soc", "0.69",
+                  "--out", str(tmp_path), "--json")
+    assert res.returncode == 0, res.stderr
+    s = json.loads(res.stdout)
+    assert s["load_shed_ticks"] >= 2
+    db = TelemetryDB(tmp_path / "telemetry.sqlite")
+    rows = db.hk_rows()
+    events = [e["text"] for e in db.events()]
+    db.close()
+    shed = [r for r in rows if r["load_shed"]]
+    assert all(r["node_power_drawn_w"] == 0 for r in shed)
+    # The node learns of the shed one tick late, then does no work until supply returns.
+    assert sum(r["inferences_delta"] for r in shed[1:]) == 0
+    assert "load shed by EPS: jobs parked" in events
+    billed = sum(r["node_power_drawn_w"] * r["dt_s"] for r in rows)
+    assert s["energy_j"] == pytest.approx(billed)
+
+
 def test_low_battery_goes_safe_and_stays_above_floor(tmp_path):
     res = orbnode("run", "--orbits", "0.6", *FAST, "--initial-soc", "0.72",
                   "--out", str(tmp_path), "--json")
@@ -171,6 +190,20 @@ def test_node_and_sim_as_separate_commands_over_a_cable(tmp_path):
         assert s["tc_rejected"] == 0  # every authenticated tick accepted
         node.wait(timeout=15)  # the sim's shutdown telecommand stops the node
         assert node.returncode == 0, node.stderr.read()
+        # A second session into the same folder starts a fresh archive.
+        node = subprocess.Popen([sys.executable, "-m", "node", "node", "--port",
+                                 cable.end_a, "--key-file", str(key)], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        res = orbnode("sim", "--port", cable.end_b, "--orbits", "0.1", "--speedup",
+                      "1200", "--tick-s", "0.05", "--key-file", str(key),
+                      "--out", str(tmp_path), "--json")
+        assert res.returncode == 0, res.stderr
+        again = json.loads(res.stdout)
+        db = TelemetryDB(tmp_path / "telemetry.sqlite")
+        ticks = [r["tick"] for r in db.hk_rows()]
+        db.close()
+        assert ticks == list(range(1, again["ticks"] + 1)) and again["ticks"] < s["ticks"]
+        node.wait(timeout=15)
     finally:
         if node.poll() is None:
             node.kill()

@@ -233,20 +233,29 @@ def detect_board(root: str = "/") -> str:
 
 
 def sensor_paths(profile: BoardProfile) -> dict[str, list[str]]:
-    """Expand the glob patterns of ``profile.power_sensors`` to files present here.
+    """The files each ``profile.power_sensors`` entry reads on this machine.
 
-    Comma-separated values (voltage,current pairs) are expanded element-wise;
-    ``cmd:`` values are commands, returned as is. Missing sensors map to ``[]``.
+    Same interpretation as :func:`node.power.open_power_source` (one parser, in
+    :mod:`node.power.hwmon`): ``rapl`` is a glob of energy counters; every other
+    entry is a hwmon spec ``[NAME@]FILE[,CURRENT]`` whose channels list their
+    power file, or their voltage then current file; ``cmd:`` values are commands,
+    returned as is. Missing sensors map to ``[]``; a malformed entry raises
+    :class:`OrbnodeError`.
     """
+    from node.power.hwmon import find_hwmon, hwmon_specs
+
+    try:
+        specs = hwmon_specs(profile.power_sensors)
+    except ValueError as exc:
+        raise OrbnodeError(f"board {profile.name}: {exc}") from None
     found: dict[str, list[str]] = {}
     for key, spec in profile.power_sensors.items():
-        if spec.startswith("cmd:"):
+        if key in specs:
+            found[key] = [str(f) for ch in find_hwmon([specs[key]]) for f in ch.files]
+        elif spec.strip().startswith("cmd:"):
             found[key] = [spec]
-            continue
-        paths: list[str] = []
-        for part in spec.split(","):
-            paths.extend(sorted(glob.glob(part.strip())))
-        found[key] = paths
+        else:
+            found[key] = sorted(glob.glob(spec))
     return found
 
 

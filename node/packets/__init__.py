@@ -25,6 +25,7 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10 (Jetson's Ubuntu 2
     import tomli as tomllib  # type: ignore[no-redef]
 
 TIMESTAMP_LEN = 7  # CDS short
+MAX_TEXT_BYTES = 1000  # event text; a sensor path list can be long, a frame stays < 1.1 kB
 
 
 class PacketError(ValueError):
@@ -68,7 +69,7 @@ class PacketDef:
             raise PacketError(f"{self.name}: {exc}") from None
         for n, c in self.fields:
             if c == "text":  # a trailing free-text field
-                out += str(values[n]).encode("utf-8")[:200]
+                out += str(values[n]).encode("utf-8")[:MAX_TEXT_BYTES]
         head = bytes([self.discriminator]) if self.discriminator is not None else b""
         return head + out
 
