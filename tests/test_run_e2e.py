@@ -177,35 +177,33 @@ def test_killed_node_ends_the_run_with_one_line_and_data_kept(tmp_path):
 def test_node_and_sim_as_separate_commands_over_a_cable(tmp_path):
     cable = VirtualCable()
     key = write_key(tmp_path / "k")
-    try:
+    node = None
+
+    def session(orbits: str) -> dict:
+        """`orbnode node` on one end, `orbnode sim` on the other, into tmp_path."""
+        nonlocal node
         node = subprocess.Popen([sys.executable, "-m", "node", "node", "--port",
                                  cable.end_a, "--key-file", str(key)], stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
-        res = orbnode("sim", "--port", cable.end_b, "--orbits", "0.3", "--speedup",
+        res = orbnode("sim", "--port", cable.end_b, "--orbits", orbits, "--speedup",
                       "1200", "--tick-s", "0.05", "--key-file", str(key),
                       "--out", str(tmp_path), "--json")
         assert res.returncode == 0, res.stderr
-        s = json.loads(res.stdout)
-        assert s["ticks"] > 20 and s["inferences"] > 0
-        assert s["tc_rejected"] == 0  # every authenticated tick accepted
         node.wait(timeout=15)  # the sim's shutdown telecommand stops the node
         assert node.returncode == 0, node.stderr.read()
-        # A second session into the same folder starts a fresh archive.
-        node = subprocess.Popen([sys.executable, "-m", "node", "node", "--port",
-                                 cable.end_a, "--key-file", str(key)], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
-        res = orbnode("sim", "--port", cable.end_b, "--orbits", "0.1", "--speedup",
-                      "1200", "--tick-s", "0.05", "--key-file", str(key),
-                      "--out", str(tmp_path), "--json")
-        assert res.returncode == 0, res.stderr
-        again = json.loads(res.stdout)
+        return json.loads(res.stdout)
+
+    try:
+        s = session("0.3")
+        assert s["ticks"] > 20 and s["inferences"] > 0
+        assert s["tc_rejected"] == 0  # every authenticated tick accepted
+        again = session("0.1")  # a second session into the same folder: a fresh archive
         db = TelemetryDB(tmp_path / "telemetry.sqlite")
         ticks = [r["tick"] for r in db.hk_rows()]
         db.close()
         assert ticks == list(range(1, again["ticks"] + 1)) and again["ticks"] < s["ticks"]
-        node.wait(timeout=15)
     finally:
-        if node.poll() is None:
+        if node is not None and node.poll() is None:
             node.kill()
         cable.close()
 
