@@ -66,10 +66,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _print_summary(summary: dict, out: Path) -> None:
     print(f"orbnode run: {summary.get('stopped_because', 'done')} — results in {out}")
+    # Energy figures carry their source on the line itself, not only in power_source.
+    source = "measured" if summary.get("power_measured") else "MODELLED power"
     for key, fmt in SUMMARY_LINES:
         v = summary.get(key)
         if v is not None:
-            print(f"  {key:26s} {fmt.format(v)}")
+            tag = f"  [{source}]" if key in ("energy_j", "inferences_per_joule") else ""
+            print(f"  {key:26s} {fmt.format(v)}{tag}")
     modes = ", ".join(f"{k} {v:.0f} s" for k, v in summary.get("mode_seconds", {}).items())
     print(f"  {'mode_seconds':26s} {modes}")
 

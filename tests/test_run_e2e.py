@@ -274,3 +274,13 @@ def test_radiation_off_means_no_upsets(tmp_path):
                   "--upset-acceleration", "1e6", "--out", str(tmp_path), "--json")
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout)["upsets"] == 0
+
+
+def test_printed_summary_names_the_power_source_on_energy_lines(tmp_path):
+    res = orbnode("run", "--orbits", "0.05", *FAST, "--out", str(tmp_path))
+    assert res.returncode == 0, res.stderr
+    s = json.loads((tmp_path / "summary.json").read_text())
+    tag = "[measured]" if s["power_measured"] else "[MODELLED power]"
+    energy = [ln for ln in res.stdout.splitlines() if ln.strip().startswith(("energy_j",
+                                                                             "inferences_per_j"))]
+    assert len(energy) == 2 and all(ln.endswith(tag) for ln in energy)
