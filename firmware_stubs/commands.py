@@ -102,7 +102,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
 
     from firmware_stubs.envelope import Envelope
     from firmware_stubs.run import fresh_db
-    from firmware_stubs.sim import NodeLost, SimConfig, Simulator
+    from firmware_stubs.sim import NodeLost, SimConfig, Simulator, hk_timeout_for_baud
     from firmware_stubs.summary import summarise
     from node.boards import load_board
     from node.link import Link, open_transport
@@ -135,12 +135,9 @@ def cmd_sim(args: argparse.Namespace) -> int:
         if args.board == "auto":  # play the bus for the board the node says it is
             sim.env = envelope(hello.get("board", "x86-workstation"))
         sim.config = SimConfig(args.orbits * sim.env.period_s, args.speedup, args.tick_s,
-                               hk_timeout_s=5.0 + 2000 * 10 / args.baud)
+                               hk_timeout_s=hk_timeout_for_baud(args.baud))
         db.set_meta("period_s", sim.env.period_s)
         db.set_meta("eclipse_fraction_analytic", sim.env.eclipse_fraction)
-        db.set_meta("power_source", hello.get("power_source", "unknown"))
-        db.set_meta("power_measured", hello.get("measured") == "1")
-        db.set_meta("labelled", hello.get("labelled") == "1")
         t0 = time.monotonic()
         try:
             sim.run()

@@ -18,7 +18,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from firmware_stubs.sim import NodeLost, SimConfig, Simulator
+from firmware_stubs.sim import NodeLost, SimConfig, Simulator, hk_timeout_for_baud
 from firmware_stubs.summary import summarise
 from firmware_stubs.telemetry_db import TelemetryDB
 from firmware_stubs.timeline import plot_timeline
@@ -143,7 +143,7 @@ def run(cfg: RunConfig) -> dict[str, Any]:
                             f"{row['throughput_per_s']:7.0f} inf/s")
 
     # Housekeeping must cross the line within the timeout even at a slow baud rate.
-    hk_timeout_s = 5.0 + 2000 * 10 / cfg.baud
+    hk_timeout_s = hk_timeout_for_baud(cfg.baud)
     sim = Simulator(link, env, db, SimConfig(duration_s, cfg.speedup, cfg.tick_wall_s,
                                              hk_timeout_s=hk_timeout_s,
                                              upset_acceleration=cfg.upset_acceleration),
@@ -152,15 +152,11 @@ def run(cfg: RunConfig) -> dict[str, Any]:
     previous_term = signal.signal(signal.SIGTERM, lambda *_: sim.stop())
     try:
         try:
-            hello = sim.wait_hello(timeout_s=60.0)
+            sim.wait_hello(timeout_s=60.0)
         except NodeLost:
             proc.poll()
             raise OrbnodeError(
                 "the node did not start: " + _last_line(cfg.out / "node.log")) from None
-        db.set_meta("power_source", hello.get("power_source", "unknown"))
-        db.set_meta("power_measured", hello.get("measured") == "1")
-        db.set_meta("exposed_bits", int(hello.get("exposed_bits", 0)))
-        db.set_meta("labelled", hello.get("labelled") == "1")
         t0 = time.monotonic()
         try:
             sim.run()

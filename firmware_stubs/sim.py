@@ -29,6 +29,11 @@ class SimConfig:
     upset_acceleration: float = 1.0  # test factor on the upset rate; 1 = physical
 
 
+def hk_timeout_for_baud(baud: int) -> float:
+    """Seconds to wait for housekeeping: 5 s plus the line time of ~2 kB at ``baud``."""
+    return 5.0 + 2000 * 10 / baud
+
+
 class _Stopped(Exception):
     """stop() was called while waiting for the node."""
 
@@ -95,8 +100,17 @@ class Simulator:
             self.link.send("ping")
             if self.wait_for(lambda p: p.name == "event" and p.values["event_id"] == 1,
                              min(1.0, max(deadline - time.monotonic(), 0.0))) is not None:
+                self._archive_hello()
                 return self.hello
         raise NodeLost(f"the node did not announce itself within {timeout_s:.0f} s")
+
+    def _archive_hello(self) -> None:
+        """What the node said of itself, kept with its telemetry for the summary."""
+        h = self.hello
+        self.db.set_meta("power_source", h.get("power_source", "unknown"))
+        self.db.set_meta("power_measured", h.get("measured") == "1")
+        self.db.set_meta("exposed_bits", int(h.get("exposed_bits", 0)))
+        self.db.set_meta("labelled", h.get("labelled") == "1")
 
     def _hk(self, tick: int) -> Packet:
         pkt = self.wait_for(lambda p: p.name == "hk_node" and p.values["tick"] == tick,
