@@ -63,15 +63,11 @@ from firmware_stubs.radenvlib import RadiationEnvironment
 from firmware_stubs.sunlib import sun_position_eci_km
 from node.boards import BoardProfile, load_board
 from node.errors import OrbnodeError
+from node.scheduler import MODES, Scheduler
 
-MODES = ("FULL", "ECO", "SAFE")
 MODE_CODES = {name: i for i, name in enumerate(MODES)}
 DEFAULT_BOARD = "rpi4"
 MAX_STEPS = 5_000_000
-
-# Reference scheduling policy of ``mode="auto"`` (SoC margins above the floor).
-AUTO_SAFE_SOC_MARGIN = 0.05
-AUTO_ECO_SOC_MARGIN = 0.15
 
 
 @dataclass(frozen=True)
@@ -120,11 +116,7 @@ class _Kernel:
     n_sub: int
     bus_by_mode: tuple[float, float, float]
     node_by_mode: tuple[float, float, float]
-    eco_soc_j: float
-    safe_soc_j: float
-    temp_warn_k: float
-    temp_max_k: float
-    temp_resume_k: float
+    board: BoardProfile  # whose scheduler policy ``mode="auto"`` runs
 
 
 def _integrate(
@@ -135,18 +127,20 @@ def _integrate(
     heater: list[float],
     illum: list[float],
     qenv: list[float],
-    state: tuple[float, float, float, bool, bool],
+    state: tuple[float, float, float, bool, Scheduler],
     mode: int,
-) -> tuple[dict[str, list], tuple[float, float, float, bool, bool]]:
+) -> tuple[dict[str, list], tuple[float, float, float, bool, Scheduler]]:
     """Advance battery energy and the two thermal nodes over ``len(solar)`` steps.
 
-    ``mode`` is a fixed mode code, or -1 for the reference policy ("auto") which picks
-    the mode (and the node power ``node_by_mode``) from the state at each step start.
-    ``state`` = (E_j, T_board_K, T_struct_K, shed, hot). Pure Python floats on purpose:
+    ``mode`` is a fixed mode code, or -1 for "auto": the node's own scheduler
+    (:class:`node.scheduler.Scheduler`, the one policy) picks the mode, and so the
+    node power ``node_by_mode``, from what the bus would report at each step start.
+    ``state`` = (E_j, T_board_K, T_struct_K, shed, scheduler). Pure Python floats on purpose:
     this loop is the only sequential part and list indexing beats numpy scalars.
     """
-    E, tb, ts, shed, hot = state
+    E, tb, ts, shed, sched = state
     eta_c, inv_d, cap, floor_j, release = k.eta_c, k.inv_eta_d, k.cap_j, k.floor_j, k.release_j
+    cap_inv, floor_soc = 1.0 / cap, floor_j / cap
     g, krad, n_sub = k.g, k.krad, k.n_sub
     h_b, h_s = dt / n_sub / k.cb, dt / n_sub / k.cs
     bus_m, node_m = k.bus_by_mode, k.node_by_mode
@@ -166,16 +160,9 @@ def _integrate(
     for i in range(n):
         s = solar[i]
         if auto:
-            if hot and tb < k.temp_resume_k:
-                hot = False
-            elif tb > k.temp_max_k:
-                hot = True
-            if hot or E < k.safe_soc_j:
-                m = 2
-            elif E < k.eco_soc_j or tb > k.temp_warn_k or illum[i] < 0.5:
-                m = 1
-            else:
-                m = 0
+            m = MODE_CODES[sched.update(illumination=illum[i], soc=E * cap_inv,
+                                        soc_floor=floor_soc, temp_c=tb - ZERO_C_K,
+                                        load_shed=shed).mode]
             o_mode[i] = m
             pn = node_m[m]
         else:
@@ -241,7 +228,7 @@ def _integrate(
         "battery_loss_w": o_loss,
         "mode": o_mode,
     }
-    return out, (E, tb, ts, shed, hot)
+    return out, (E, tb, ts, shed, sched)
 
 
 class Envelope:
@@ -297,7 +284,8 @@ class Envelope:
         e0 = initial_soc * bat.capacity_j
         tb0, ts0 = self._initial_temps_c(mode)
         self._t = 0.0
-        self._state = (e0, tb0 + ZERO_C_K, ts0 + ZERO_C_K, initial_soc < bat.soc_floor, False)
+        self._state = (e0, tb0 + ZERO_C_K, ts0 + ZERO_C_K, initial_soc < bat.soc_floor,
+                       Scheduler.for_board(board))
         self._last: EnvelopeState | None = None
         self.totals_j = {k: 0.0 for k in ("solar", "shunt", "node", "bus", "unserved", "loss")}
 
@@ -394,11 +382,7 @@ class Envelope:
             n_sub=1,
             bus_by_mode=tuple(self.spacecraft.bus.modes_w[m] for m in MODES),  # type: ignore[arg-type]
             node_by_mode=tuple(b.modelled_power_w(m) for m in MODES),  # type: ignore[arg-type]
-            eco_soc_j=min(floor_soc + AUTO_ECO_SOC_MARGIN, 1.0) * cap,
-            safe_soc_j=min(floor_soc + AUTO_SAFE_SOC_MARGIN, 1.0) * cap,
-            temp_warn_k=b.temp_warn_c + ZERO_C_K,
-            temp_max_k=b.temp_max_c + ZERO_C_K,
-            temp_resume_k=b.temp_resume_c + ZERO_C_K,
+            board=b,
         )
 
     def _initial_temps_c(self, mode: str) -> tuple[float, float]:

@@ -35,7 +35,7 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, numpy_helper
 
-from node.errors import OrbnodeError
+from node.errors import OrbnodeError, first_line
 
 _ORT_TO_NUMPY = {
     "tensor(float)": np.float32,
@@ -103,10 +103,6 @@ def parse_shape(text: str) -> tuple[int, ...]:
         raise OrbnodeError(f"bad --input-shape {text!r}: dimensions must be positive")
     return shape
 
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def constants_to_initializers(model: onnx.ModelProto) -> list[str]:
@@ -188,7 +184,7 @@ def optimize_offline(model: onnx.ModelProto, providers: list[str]) -> onnx.Model
             ort.InferenceSession(model.SerializeToString(), so, providers=providers)
         except Exception as exc:
             raise OrbnodeError(
-                f"onnxruntime cannot optimise the model: {_first_line(exc)}"
+                f"onnxruntime cannot optimise the model: {first_line(exc)}"
             ) from None
         return onnx.load(out)
 
@@ -337,7 +333,7 @@ class Engine:
             session = ort.InferenceSession(data, so, providers=self.providers)
         except Exception as exc:
             raise OrbnodeError(
-                f"onnxruntime cannot load {self.model_path.name}: {_first_line(exc)}"
+                f"onnxruntime cannot load {self.model_path.name}: {first_line(exc)}"
             ) from None
         session._orbnode_live = keep  # the OrtValues must outlive the session
         return session

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from node.errors import OrbnodeError
+from node.errors import OrbnodeError, first_line
 
 # (import name, distribution name) of what the node imports at run time.
 PACKAGES = (
@@ -52,10 +52,6 @@ class Check:
     required: bool = True
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}".rstrip(": ")
-
 
 class SelfTest:
     """Resolves what to check from the ``orbnode node`` arguments, then runs the checks.
@@ -66,7 +62,7 @@ class SelfTest:
 
     def __init__(self, args: argparse.Namespace) -> None:
         from node.boards import detect_board, load_board
-        from node.flash import read_manifest
+        from node.manifest import read_manifest
         from node.models import DEFAULT_MODEL
 
         self.args = args
@@ -99,7 +95,7 @@ class SelfTest:
         try:
             ok, detail = fn()
         except Exception as exc:  # a check failing is a result, never a traceback
-            ok, detail = False, _first_line(exc)
+            ok, detail = False, first_line(exc)
         self.checks.append(Check(name, bool(ok), detail, required))
         return bool(ok)
 
@@ -197,7 +193,7 @@ class SelfTest:
         return ok, f"onnxruntime {ort.__version__} ({ort.get_device()}): {', '.join(providers)}"
 
     def _board_profile(self) -> tuple[bool, str]:
-        from node.flash import sha256_file
+        from node.manifest import sha256_file
 
         b = self.board
         detail = (f"{b.name} from {b.source_path}: {b.idle_w:g}-{b.load_w:g} W, {b.cores} cores, "
@@ -212,7 +208,7 @@ class SelfTest:
         return True, detail + "; sha256 matches the bundle"
 
     def _model_sha(self) -> tuple[bool, str]:
-        from node.flash import sha256_file
+        from node.manifest import sha256_file
 
         want = self.manifest["model"]["sha256"]
         have = sha256_file(self.model)

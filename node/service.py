@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
 
 from node.jobs import JobLoop
 from node.link import Link, LinkClosed
 from node.packets import Packet
 from node.power.base import PowerSource
 from node.power.model import ProcessCpuMeter
+from node.radiation_api import RadiationHooks
 from node.scheduler import Scheduler
 
 EVENT_HELLO = 1
@@ -34,19 +34,6 @@ EVENT_WATCHDOG = 3
 EVENT_JOB_ERROR = 4
 EVENT_UPSET = 10
 EVENT_SCRUB = 11
-
-
-@dataclass
-class RadiationHooks:
-    """Optional in-node radiation: an upset process and a scrubber over live weights."""
-
-    process: object | None = None  # radiation.upsets.UpsetProcess
-    scrubber: object | None = None  # radiation.upsets.Scrubber
-    scrub_period_s: float = 600.0   # environment seconds between scrubs
-    upsets: int = 0
-    scrub_repairs: int = 0
-    scrub_detected: int = 0
-    _since_scrub_s: float = field(default=0.0, repr=False)
 
 
 class NodeService:
@@ -88,7 +75,7 @@ class NodeService:
 
     def _hello(self) -> None:
         engine = self.jobs.engine
-        exposed = getattr(self.radiation.process, "exposed_bits", 0)
+        exposed = self.radiation.process.exposed_bits if self.radiation.process else 0
         self._event(EVENT_HELLO, f"board={self.board.name};model={self.model_name};"
                     f"level={engine.level};exposed_bits={exposed};"
                     f"auth={'on' if self.verifier else 'off'};"

@@ -85,7 +85,7 @@ def node_with_key(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("auth")
     key = write_key(tmp / "tc.key")
     cable = VirtualCable()
-    node = subprocess.Popen([sys.executable, "-m", "node", "node", "--port", cable.end_a,
+    node = subprocess.Popen([sys.executable, "-m", "orbnode", "node", "--port", cable.end_a,
                              "--key-file", str(key), "--watchdog-s", "600"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     link = Link(open_transport(cable.end_b, paced=False), apid="sim")
@@ -109,7 +109,7 @@ def _drain(link, seconds):
 
 
 def _tc(cable, key, *args):
-    return subprocess.run([sys.executable, "-m", "node", "tc", "--port", cable.end_b,
+    return subprocess.run([sys.executable, "-m", "orbnode", "tc", "--port", cable.end_b,
                            "--key-file", str(key), *args], capture_output=True, text=True,
                           timeout=60)
 
@@ -150,7 +150,7 @@ def test_wrong_key_unauthenticated_and_replay_are_rejected_and_counted(node_with
 
 
 def test_tc_bad_arguments_are_one_line(tmp_path):
-    res = subprocess.run([sys.executable, "-m", "node", "tc", "--port", "/dev/null-nope",
+    res = subprocess.run([sys.executable, "-m", "orbnode", "tc", "--port", "/dev/null-nope",
                           "--key-file", str(tmp_path / "none"), "ping"],
                          capture_output=True, text=True, timeout=60)
     assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1

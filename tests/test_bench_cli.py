@@ -10,7 +10,7 @@ import pytest
 
 
 def test_bench_json_contract():
-    res = subprocess.run([sys.executable, "-m", "node", "bench", "--seconds", "0.4",
+    res = subprocess.run([sys.executable, "-m", "orbnode", "bench", "--seconds", "0.4",
                           "--rounds", "1", "--json"], capture_output=True, text=True,
                          timeout=120)
     assert res.returncode == 0, res.stderr
@@ -29,7 +29,7 @@ def test_bench_json_contract():
 
 
 def test_bench_bad_mode_is_one_line():
-    res = subprocess.run([sys.executable, "-m", "node", "bench", "--modes", "TURBO"],
+    res = subprocess.run([sys.executable, "-m", "orbnode", "bench", "--modes", "TURBO"],
                          capture_output=True, text=True, timeout=60)
     assert res.returncode == 2
     assert res.stderr.strip().count("\n") == 0 and "TURBO" in res.stderr

@@ -8,7 +8,7 @@ import sqlite3
 
 import pytest
 
-from node.cli import main
+from orbnode.cli import main
 from radiation.trials import OUTCOMES
 
 

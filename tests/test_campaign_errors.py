@@ -7,11 +7,11 @@ import sys
 
 import pytest
 
-from node.cli import main
+from orbnode.cli import main
 
 
 def orbnode(*args, timeout=120):
-    return subprocess.run([sys.executable, "-m", "node", *map(str, args)], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "orbnode", *map(str, args)], capture_output=True,
                           text=True, timeout=timeout)
 
 

@@ -14,7 +14,7 @@ import sqlite3
 import numpy as np
 import pytest
 
-from node.cli import main
+from orbnode.cli import main
 from radiation.campaign.replay import inject_argv, write_inputs
 from radiation.campaign.runner import digest
 from radiation.campaign.store import CampaignStore

@@ -16,8 +16,8 @@ import psutil
 import pytest
 from onnx import numpy_helper
 
-from node.cli import main
 from node.models import DEFAULT_MODEL
+from orbnode.cli import main
 
 FAULTS = 30_000  # enough that a kill lands mid-way (about half a second of trials)
 
@@ -46,7 +46,7 @@ def result_count(db) -> int:
 def test_killed_campaign_resumes_to_the_uninterrupted_result(tmp_path, capsys):
     db = tmp_path / "killed.db"
     args = ["campaign", "--db", str(db), "--faults", str(FAULTS), "--seed", "11", "--json"]
-    proc = subprocess.Popen([sys.executable, "-m", "node", *args, "--workers", "2"],
+    proc = subprocess.Popen([sys.executable, "-m", "orbnode", *args, "--workers", "2"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60

@@ -12,7 +12,7 @@ from onnx import TensorProto, helper
 
 
 def orbnode(*args, timeout=120):
-    return subprocess.run([sys.executable, "-m", "node", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "orbnode", *args], capture_output=True,
                           text=True, timeout=timeout)
 
 

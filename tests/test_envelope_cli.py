@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from node.cli import main
+from orbnode.cli import main
 
 ISS = (
     "ISS (ZARYA)\n"

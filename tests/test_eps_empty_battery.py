@@ -16,6 +16,7 @@ import pytest
 
 from firmware_stubs.envelope import Envelope, _integrate, _Kernel, summarize
 from firmware_stubs.profiles import DATA_DIR, load_spacecraft
+from node.boards import load_board
 
 ETA_D = 0.9
 
@@ -35,11 +36,7 @@ def _kernel(bus_w: float) -> _Kernel:
         n_sub=1,
         bus_by_mode=(bus_w, bus_w, bus_w),
         node_by_mode=(0.0, 0.0, 0.0),
-        eco_soc_j=0.0,
-        safe_soc_j=0.0,
-        temp_warn_k=1e9,
-        temp_max_k=1e9,
-        temp_resume_k=1e9,
+        board=load_board("rpi4"),  # only "auto" asks its scheduler; these steps are FULL
     )
 
 
@@ -52,7 +49,7 @@ def _one_step(e0: float, bus_w: float = 10.0, node_w: float = 0.0) -> dict[str, 
         [0.0],
         [0.0],
         [0.0],
-        (e0, 300.0, 300.0, False, False),
+        (e0, 300.0, 300.0, False, None),
         0,
     )
     return {k: float(v[0]) for k, v in out.items()}

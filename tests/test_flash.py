@@ -20,15 +20,15 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from node.boards import BOARD_DIR
-from node.flash_templates import _device_unit
-from node.flash_wheels import expand_platforms, inspect_wheel
 from node.models import DEFAULT_MODEL
+from orbnode.flash_templates import _device_unit
+from orbnode.flash_wheels import expand_platforms, inspect_wheel
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def orbnode(*args, timeout=300):
-    return subprocess.run([sys.executable, "-m", "node", *map(str, args)], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "orbnode", *map(str, args)], capture_output=True,
                           text=True, timeout=timeout, cwd=ROOT)
 
 
@@ -111,12 +111,12 @@ def test_wheel_holds_the_node_package_model_and_profile(bundle, manifest):
         names = set(zf.namelist())
         entry_points = next(zf.read(n).decode() for n in names
                             if n.endswith(".dist-info/entry_points.txt"))
-    for needed in ("node/__init__.py", "node/cli.py", "node/flash.py", "node/selftest.py",
+    for needed in ("node/__init__.py", "orbnode/cli.py", "orbnode/flash.py", "node/selftest.py",
                    "node/engine.py", "node/models/digits_cnn.onnx", "node/models/digits_sample.npz",
                    "node/boards/rpi4.toml", "node/packets/definitions.toml",
                    "radiation/__init__.py", "firmware_stubs/__init__.py"):
         assert needed in names, needed
-    assert "orbnode = node.cli:main" in entry_points
+    assert "orbnode = orbnode.cli:main" in entry_points
     assert not any("__pycache__" in n or n.startswith("tests/") for n in names)
     assert inspect_wheel(wheel, "rpi4.toml").version == manifest["orbnode_version"]
 

@@ -65,7 +65,7 @@ def run_offline(cmd: list[str], prefix: Path, cwd: Path, **extra: str):
 @pytest.fixture(scope="module")
 def tarball(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("flash") / "bundle-rpi4"
-    res = subprocess.run([sys.executable, "-m", "node", "flash", "--board", "rpi4", "--out",
+    res = subprocess.run([sys.executable, "-m", "orbnode", "flash", "--board", "rpi4", "--out",
                           str(out)], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert res.returncode == 0, res.stderr
     return out.with_name("bundle-rpi4.tar.gz")
@@ -164,7 +164,7 @@ def test_bundle_with_dependency_wheels_installs_into_a_bare_venv(tmp_path):
     from the base interpreter (no .venv packages visible) and installs offline."""
     out = tmp_path / "bundle-host"
     version = f"{sys.version_info.major}.{sys.version_info.minor}"
-    res = subprocess.run([sys.executable, "-m", "node", "flash", "--board", "x86-workstation",
+    res = subprocess.run([sys.executable, "-m", "orbnode", "flash", "--board", "x86-workstation",
                           "--out", str(out), "--with-deps", "--python-version", version,
                           "--platform", f"manylinux_2_28_{os.uname().machine}"],
                          capture_output=True, text=True, cwd=ROOT, timeout=900)

@@ -12,8 +12,8 @@ import onnxruntime as ort
 import pytest
 from onnx import numpy_helper
 
-from node.cli import main
 from node.models import DEFAULT_MODEL, DEFAULT_SAMPLE
+from orbnode.cli import main
 
 
 def _session(model: onnx.ModelProto) -> ort.InferenceSession:
@@ -114,7 +114,7 @@ def test_user_errors_are_one_line_exit_2(args, message, capsys):
 
 def test_console_entry_point(x_file, tmp_path):
     out = tmp_path / "y.npy"
-    proc = subprocess.run([sys.executable, "-m", "node", "inject", "--tensor", "fc2.bias",
+    proc = subprocess.run([sys.executable, "-m", "orbnode", "inject", "--tensor", "fc2.bias",
                            "--index", "1", "--bit", "30", "--input", str(x_file),
                            "--output", str(out)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr

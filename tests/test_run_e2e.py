@@ -23,7 +23,7 @@ FAST = ["--speedup", "1200", "--tick-s", "0.05", "--no-progress"]
 
 
 def orbnode(*args, timeout=180):
-    return subprocess.run([sys.executable, "-m", "node", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "orbnode", *args], capture_output=True,
                           text=True, timeout=timeout)
 
 
@@ -119,7 +119,7 @@ def test_low_battery_goes_safe_and_stays_above_floor(tmp_path):
 
 
 def _start_run(out, orbits="20"):
-    return subprocess.Popen([sys.executable, "-m", "node", "run", "--orbits", orbits, *FAST,
+    return subprocess.Popen([sys.executable, "-m", "orbnode", "run", "--orbits", orbits, *FAST,
                              "--out", str(out)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
@@ -182,7 +182,7 @@ def test_node_and_sim_as_separate_commands_over_a_cable(tmp_path):
     def session(orbits: str) -> dict:
         """`orbnode node` on one end, `orbnode sim` on the other, into tmp_path."""
         nonlocal node
-        node = subprocess.Popen([sys.executable, "-m", "node", "node", "--port",
+        node = subprocess.Popen([sys.executable, "-m", "orbnode", "node", "--port",
                                  cable.end_a, "--key-file", str(key)], stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
         res = orbnode("sim", "--port", cable.end_b, "--orbits", orbits, "--speedup",

@@ -13,8 +13,8 @@ import onnx
 import pytest
 
 from node.auth import write_key
-from node.cli import main
 from node.models import DEFAULT_MODEL
+from orbnode.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 REQUIRED_HERE = {
@@ -25,7 +25,7 @@ REQUIRED_HERE = {
 
 
 def orbnode(*args, timeout=120):
-    return subprocess.run([sys.executable, "-m", "node", *map(str, args)], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "orbnode", *map(str, args)], capture_output=True,
                           text=True, timeout=timeout, cwd=ROOT)
 
 

@@ -27,9 +27,9 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
 from node.errors import OrbnodeError
+from node.scheduler import MODES
 
 BOARD_DIR = Path(__file__).resolve().parent
-REQUIRED_MODES = ("FULL", "ECO", "SAFE")
 
 
 @dataclass(frozen=True)
@@ -136,7 +136,7 @@ def _parse(data: dict, where: str) -> BoardProfile:
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
             raise OrbnodeError(f"{mwhere}: 'workers' must be an integer >= 0, got {workers!r}")
         modes[mode_name] = ModeSpec(mode_name, threads, duty, cap, workers)
-    missing = [m for m in REQUIRED_MODES if m not in modes]
+    missing = [m for m in MODES if m not in modes]
     if missing:
         raise OrbnodeError(f"{where}: missing power mode(s) {', '.join(missing)}")
     sensors = data.get("power_sensors", {})

@@ -6,10 +6,9 @@ import argparse
 import json
 from pathlib import Path
 
-from node.cli import non_negative, positive
+from firmware_stubs.profiles import RADIATION_ENVIRONMENTS
 from node.errors import OrbnodeError
-
-RADIATION_ENVS = ("off", "leo", "saa-heavy", "solar-event")
+from orbnode.options import non_negative, positive
 
 SUMMARY_LINES = (
     ("orbits", "{:.2f}"), ("sim_seconds", "{:.0f} s"), ("wall_seconds", "{:.1f} s"),
@@ -27,7 +26,7 @@ def _add_env_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--beta-deg", type=float, default=0.0)
     p.add_argument("--board", default="auto", help="board profile name or .toml path")
     p.add_argument("--spacecraft", default=None, help="spacecraft profile (default: board's)")
-    p.add_argument("--radiation", choices=RADIATION_ENVS, default="leo")
+    p.add_argument("--radiation", choices=RADIATION_ENVIRONMENTS, default="leo")
     p.add_argument("--initial-soc", type=non_negative(), default=1.0,
                    help="battery state of charge at the start, 0..1")
     p.add_argument("--orbits", type=positive(), default=3.0)
@@ -38,7 +37,7 @@ def _add_env_args(p: argparse.ArgumentParser) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from node.commands import add_model_args
+    from orbnode.options import add_model_args
 
     p = sub.add_parser("run", help="node + simulator over a pty pair: the whole loop")
     _add_env_args(p)
@@ -78,7 +77,7 @@ def _print_summary(summary: dict, out: Path) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from firmware_stubs.run import RunConfig, run
+    from orbnode.run import RunConfig, run
 
     cfg = RunConfig(out=Path(args.out), orbits=args.orbits, speedup=args.speedup,
                     tick_wall_s=args.tick_s, altitude_km=args.altitude_km,
@@ -101,11 +100,11 @@ def cmd_sim(args: argparse.Namespace) -> int:
     import time
 
     from firmware_stubs.envelope import Envelope
-    from firmware_stubs.run import fresh_db
     from firmware_stubs.sim import NodeLost, SimConfig, Simulator, hk_timeout_for_baud
     from firmware_stubs.summary import summarise
     from node.boards import load_board
     from node.link import Link, open_transport
+    from orbnode.run import fresh_db
 
     if not args.port:
         raise OrbnodeError("--port is required (the serial device the node is on)")

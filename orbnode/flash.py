@@ -12,15 +12,14 @@ everything the board needs travels in one directory, also packed as ``.tar.gz``:
       models/                the ONNX model and any external-data files it references
       boards/                the board profile the node runs with
 
-The wheels come from :mod:`node.flash_wheels`. Dependency wheels (``--with-deps``)
+The wheels come from :mod:`orbnode.flash_wheels`. Dependency wheels (``--with-deps``)
 need the package index; without them the board must already hold the dependencies
 (e.g. a venv with ``--system-site-packages``, or ``ORBNODE_FIND_LINKS`` at install).
-The scripts for the board are in :mod:`node.flash_templates`.
+The scripts for the board are in :mod:`orbnode.flash_templates`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import platform
@@ -33,7 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from node.errors import OrbnodeError
-from node.flash_wheels import (
+from node.manifest import BUNDLE_FORMAT, BUNDLE_KIND, sha256_file
+from orbnode.flash_wheels import (
     Log,
     build_wheel,
     check_python_version,
@@ -44,18 +44,7 @@ from node.flash_wheels import (
     project_root,
 )
 
-BUNDLE_FORMAT = 1
-BUNDLE_KIND = "orbnode-bundle"
 UNIT_NAME = "orbnode-node.service"
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    """Hex sha256 of a file, read in chunks (models can be large)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 # ----------------------------------------------------------------------------- model
@@ -187,8 +176,8 @@ def build_bundle(opts: FlashOptions, log: Log | None = None) -> dict:
     previous bundle at ``opts.out`` is replaced only by a complete new one.
     """
     from node.boards import BOARD_DIR, load_board
-    from node.flash_templates import render_install_sh, render_unit
     from node.models import DEFAULT_MODEL
+    from orbnode.flash_templates import render_install_sh, render_unit
 
     log = log or log_stderr
     profile = load_board(opts.board)
@@ -295,23 +284,4 @@ def build_bundle(opts: FlashOptions, log: Log | None = None) -> dict:
         if work.exists():
             shutil.rmtree(work, ignore_errors=True)
     log(f"bundle ready: {out}" + (f" and {out.name}.tar.gz" if opts.tarball else ""))
-    return manifest
-
-
-def read_manifest(bundle: str | os.PathLike) -> dict:
-    """Load a bundle's (or install prefix's) ``manifest.json``; one-line error if unusable."""
-    path = Path(bundle) / "manifest.json"
-    if not Path(bundle).is_dir():
-        raise OrbnodeError(f"bundle directory not found: {bundle}")
-    try:
-        manifest = json.loads(path.read_text("utf-8"))
-    except OSError:
-        raise OrbnodeError(f"{bundle} holds no manifest.json: not an orbnode bundle") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise OrbnodeError(f"{path} is not valid JSON: {exc}") from None
-    if not isinstance(manifest, dict) or manifest.get("kind") != BUNDLE_KIND:
-        raise OrbnodeError(f"{path} is not an orbnode bundle manifest")
-    if manifest.get("format") != BUNDLE_FORMAT:
-        raise OrbnodeError(f"{path}: bundle format {manifest.get('format')!r} is not "
-                           f"{BUNDLE_FORMAT}; flash it again with this orbnode")
     return manifest

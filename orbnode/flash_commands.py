@@ -1,4 +1,4 @@
-"""``orbnode flash``: build a bundle a board installs offline (see :mod:`node.flash`)."""
+"""``orbnode flash``: build a bundle a board installs offline (see :mod:`orbnode.flash`)."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_flash(args: argparse.Namespace) -> int:
     from node.errors import OrbnodeError
-    from node.flash import FlashOptions, build_bundle
+    from orbnode.flash import FlashOptions, build_bundle
 
     if args.baud <= 0:
         raise OrbnodeError(f"bad --baud {args.baud}: must be positive")

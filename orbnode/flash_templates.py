@@ -1,6 +1,6 @@
 """The two scripts a bundle carries to the board: ``install.sh`` and the systemd unit.
 
-Kept apart from :mod:`node.flash` because they are text for another machine: they
+Kept apart from :mod:`orbnode.flash` because they are text for another machine: they
 must run with nothing but bash, coreutils and the board's python3, and must never
 reach a network (pip runs with ``--no-index`` and an empty pip configuration, so an
 ``extra-index-url`` in the board's /etc/pip.conf, as Raspberry Pi OS ships for
@@ -140,7 +140,7 @@ def _device_unit(port: str) -> str:
 
 
 def render_install_sh(ctx: dict) -> str:
-    """The bundle's install.sh for ``ctx`` (see :func:`node.flash.build_bundle`)."""
+    """The bundle's install.sh for ``ctx`` (see :func:`orbnode.flash.build_bundle`)."""
     quoted = {
         "@Q_VERSION@": ctx["version"], "@Q_BOARD@": ctx["board"], "@Q_WHEEL@": ctx["wheel"],
         "@Q_PROFILE@": ctx["profile"], "@Q_MODEL@": ctx["model"],

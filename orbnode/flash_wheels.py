@@ -208,7 +208,7 @@ def inspect_wheel(path: Path, board_file: str | None = None) -> WheelInfo:
             fields.setdefault(key, []).append(value.strip())
     if fields.get("Name", [""])[0].lower() != "orbnode":
         raise OrbnodeError(f"{path.name} is not an orbnode wheel")
-    needed = ["node/__init__.py", "node/cli.py", "node/selftest.py",
+    needed = ["node/__init__.py", "orbnode/cli.py", "node/selftest.py",
               "node/models/digits_cnn.onnx"]
     if board_file:
         needed.append(f"node/boards/{board_file}")

@@ -4,22 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from node.cli import non_negative, positive
 from node.errors import OrbnodeError
+from orbnode.options import add_model_args, non_negative, positive
 
 # `orbnode tc` commands: packet name and how its argument becomes field values.
 TC_COMMANDS = {"ping": "ping", "set-mode": "set_mode", "scrub": "scrub_now",
                "shutdown": "shutdown"}
 
-
-def add_model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default=None, help="ONNX model (default: bundled digits CNN)")
-    p.add_argument("--input-shape", default=None,
-                   help="concrete input shape for models with dynamic dims, e.g. 1,3,48,192")
-    p.add_argument("--input", default=None, help="real inputs, .npy or .npz (keys x, y)")
-    p.add_argument("--level", choices=["runtime", "file"], default="runtime",
-                   help="runtime: optimise once offline, the fused weights are live (fast, "
-                        "upsets hit what the board reads); file: the graph as stored")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -76,7 +67,8 @@ def cmd_node(args: argparse.Namespace) -> int:
     from node.link import Link, open_transport
     from node.models import DEFAULT_MODEL
     from node.power import open_power_source
-    from node.service import NodeService, RadiationHooks
+    from node.radiation_api import RadiationHooks
+    from node.service import NodeService
 
     if not args.port:
         raise OrbnodeError("--port is required (a serial device, a pty path or a pyserial URL)")
@@ -106,7 +98,7 @@ def cmd_node(args: argparse.Namespace) -> int:
 
 
 def _radiation_hooks(engine, args: argparse.Namespace):
-    from node.service import RadiationHooks
+    from node.radiation_api import RadiationHooks
     from radiation.upsets import Scrubber, UpsetProcess
 
     # Only weights verified live: an upset in a buffer the session never reads is no upset.

@@ -1,7 +1,7 @@
 """The ``orbnode`` command line.
 
-Each package contributes its own sub-commands through a ``register(subparsers)``
-function in a small command module, so no module has to know every command.
+Each sub-command group lives in a thin ``orbnode/*_commands.py`` module with a
+``register(subparsers)`` function; the modules only parse and call the libraries.
 A sub-command handler returns an exit status; an :class:`OrbnodeError` becomes one
 line on stderr and exit status 2, and so does an ``OSError`` (a folder that cannot
 be written, a device that vanished): those are the machine's state, not bugs.
@@ -17,16 +17,17 @@ import os
 import sys
 
 from node.errors import OrbnodeError
+from orbnode import __version__
 
 # Modules that provide sub-commands, in the order --help lists them.
 COMMAND_MODULES = (
-    "node.commands",
-    "node.flash_commands",
-    "firmware_stubs.commands",
-    "firmware_stubs.envelope_commands",
-    "radiation.commands",
-    "radiation.campaign.commands",
-    "bench.commands",
+    "orbnode.node_commands",
+    "orbnode.flash_commands",
+    "orbnode.loop_commands",
+    "orbnode.envelope_commands",
+    "orbnode.radiation_commands",
+    "orbnode.campaign_commands",
+    "orbnode.bench_commands",
 )
 
 
@@ -37,43 +38,16 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def positive(kind=float):
-    """argparse type: a finite number > 0."""
-    def convert(text: str):
-        value = kind(text)
-        if not math.isfinite(value) or value <= 0:
-            raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
-        return value
-    convert.__name__ = f"positive {kind.__name__}"
-    return convert
-
-
-def non_negative(kind=float):
-    """argparse type: a finite number >= 0."""
-    def convert(text: str):
-        value = kind(text)
-        if not math.isfinite(value) or value < 0:
-            raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
-        return value
-    convert.__name__ = f"non-negative {kind.__name__}"
-    return convert
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="orbnode",
         description="Hardware-in-the-loop emulator of an onboard AI compute node.",
     )
+    parser.add_argument("--version", action="version", version=f"orbnode {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:  # package has no commands yet
-                continue
-            raise
-        module.register(sub)
+        importlib.import_module(name).register(sub)
     return parser
 
 

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
+from firmware_stubs.profiles import RADIATION_ENVIRONMENTS
 from node.errors import OrbnodeError
 
-RADIATION_ENVS = ("off", "leo", "saa-heavy", "solar-event")
 PLOT_POINTS = 20000
 
 
@@ -124,7 +124,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     _add_orbit_args(e)
     e.add_argument("--board", default="auto", help="board profile name or .toml path")
     e.add_argument("--spacecraft", default=None, help="spacecraft profile (default: board's)")
-    e.add_argument("--radiation", choices=RADIATION_ENVS, default="leo")
+    e.add_argument("--radiation", choices=RADIATION_ENVIRONMENTS, default="leo")
     e.add_argument(
         "--mode",
         choices=("auto", "FULL", "ECO", "SAFE"),

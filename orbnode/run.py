@@ -78,7 +78,7 @@ def _check_model(cfg: RunConfig) -> str:
 
 def _node_command(cfg: RunConfig, port: str, board: str, model: str,
                   key_file: Path) -> list[str]:
-    cmd = [sys.executable, "-m", "node", "node", "--port", port, "--baud", str(cfg.baud),
+    cmd = [sys.executable, "-m", "orbnode", "node", "--port", port, "--baud", str(cfg.baud),
            "--board", board, "--model", model, "--power-source", cfg.power_source,
            "--scrub-period-s", str(cfg.scrub_period_s), "--seed", str(cfg.seed),
            "--radiation", "off" if cfg.radiation == "off" else "on", "--level", cfg.level,

@@ -1,0 +1,39 @@
+"""Argument types and option groups shared by the sub-command modules."""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+
+def positive(kind=float):
+    """argparse type: a finite number > 0."""
+    def convert(text: str):
+        value = kind(text)
+        if not math.isfinite(value) or value <= 0:
+            raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
+        return value
+    convert.__name__ = f"positive {kind.__name__}"
+    return convert
+
+
+def non_negative(kind=float):
+    """argparse type: a finite number >= 0."""
+    def convert(text: str):
+        value = kind(text)
+        if not math.isfinite(value) or value < 0:
+            raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
+        return value
+    convert.__name__ = f"non-negative {kind.__name__}"
+    return convert
+
+
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    """--model, --input-shape, --input, --level: which graph runs on what."""
+    p.add_argument("--model", default=None, help="ONNX model (default: bundled digits CNN)")
+    p.add_argument("--input-shape", default=None,
+                   help="concrete input shape for models with dynamic dims, e.g. 1,3,48,192")
+    p.add_argument("--input", default=None, help="real inputs, .npy or .npz (keys x, y)")
+    p.add_argument("--level", choices=["runtime", "file"], default="runtime",
+                   help="runtime: optimise once offline, the fused weights are live (fast, "
+                        "upsets hit what the board reads); file: the graph as stored")
