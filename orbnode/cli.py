@@ -26,13 +26,30 @@ COMMAND_MODULES = (
     "orbnode.loop_commands",
     "orbnode.envelope_commands",
     "orbnode.radiation_commands",
+    "orbnode.tensors_commands",
     "orbnode.campaign_commands",
     "orbnode.bench_commands",
 )
 
 
+class DefaultsFormatter(argparse.HelpFormatter):
+    """Help that shows each option's default (unless it has none or already says it)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if (not action.option_strings or action.default in (None, False, argparse.SUPPRESS)
+                or "default" in text):
+            return text
+        return f"{text} (default: %(default)s)".lstrip()
+
+
 class OneLineParser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line (the full usage stays in --help)."""
+    """argparse, but a usage error is one line (the full usage stays in --help), and
+    --help shows every option's default."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", DefaultsFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message}\n")
