@@ -34,6 +34,11 @@ def _add_env_args(p: argparse.ArgumentParser) -> None:
                    help="environment seconds per wall second")
     p.add_argument("--tick-s", type=positive(), default=0.1, help="wall seconds per env tick")
     p.add_argument("--baud", type=positive(int), default=115200)
+    p.add_argument("--ground-port", type=non_negative(int), default=None, metavar="N",
+                   help="serve live telemetry to ground tools (Yamcs, COSMOS) on TCP port N "
+                        "and accept authenticated telecommands there (0: any free port)")
+    p.add_argument("--ground-host", default="127.0.0.1",
+                   help="address the ground port binds to (default: loopback only)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -87,7 +92,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                     power_source=args.power_source,
                     model=args.model, input=args.input, input_shape=args.input_shape,
                     baud=args.baud, scrub_period_s=args.scrub_period_s, seed=args.seed,
-                    progress=not args.no_progress)
+                    progress=not args.no_progress, ground_port=args.ground_port,
+                    ground_host=args.ground_host)
     summary = run(cfg)
     if args.json:
         print(json.dumps(summary, indent=2))
@@ -100,6 +106,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
     import time
 
     from firmware_stubs.envelope import Envelope
+    from firmware_stubs.ground.station import GroundStation
     from firmware_stubs.sim import NodeLost, SimConfig, Simulator, hk_timeout_for_baud
     from firmware_stubs.summary import summarise
     from node.boards import load_board
@@ -128,7 +135,10 @@ def cmd_sim(args: argparse.Namespace) -> int:
     db = fresh_db(out / "telemetry.sqlite")  # a reused folder never mixes two runs
     link = Link(open_transport(args.port, args.baud), apid="sim", signer=signer)
     stopped_because = "completed"
+    ground = None
     try:
+        ground = GroundStation(link, db, out, port=args.ground_port, host=args.ground_host,
+                               announce="orbnode sim")
         sim = Simulator(link, env, db, SimConfig(0.0, args.speedup, args.tick_s))
         hello = sim.wait_hello(timeout_s=60.0)
         if args.board == "auto":  # play the bus for the board the node says it is
@@ -149,6 +159,8 @@ def cmd_sim(args: argparse.Namespace) -> int:
         summary = summarise(db, sim.env.period_s)
         (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     finally:
+        if ground is not None:
+            ground.close()
         link.close()
         db.close()
     if stopped_because != "completed":
