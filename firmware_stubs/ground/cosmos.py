@@ -16,14 +16,15 @@ from pathlib import Path
 
 from firmware_stubs.ground.layout import (
     CRC,
+    CRC_BYTES,
     PRIMARY_HEADER,
     TC_SECONDARY_HEADER,
+    TC_SECONDARY_HEADER_BYTES,
     TM_SECONDARY_HEADER,
     Field,
     PacketLayout,
     layouts,
 )
-from firmware_stubs.ground.layout import PRIMARY_HEADER_BYTES as _HEADER_BYTES
 from node.auth import SOURCE_GROUND
 from node.packets import PACKETS, PacketSet
 
@@ -100,7 +101,7 @@ def _parameter(f: Field, default: int | float | str, id_param: bool = False) -> 
 
 def _packet_length(p: PacketLayout) -> int:
     body = p.fixed_data_bytes + sum(f.bits for f in p.trailer) // 8
-    return _HEADER_BYTES - 1 + 5 + body + 2  # secondary header 5, CRC 2; field = octets - 1
+    return TC_SECONDARY_HEADER_BYTES + body + CRC_BYTES - 1  # octets after the header - 1
 
 
 def command_definitions(packets: PacketSet = PACKETS) -> str:
