@@ -111,6 +111,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
     from firmware_stubs.summary import summarise
     from node.boards import load_board
     from node.link import Link, open_transport
+    from orbnode.console import LiveConsole
     from orbnode.run import fresh_db
 
     if not args.port:
@@ -136,15 +137,20 @@ def cmd_sim(args: argparse.Namespace) -> int:
     link = Link(open_transport(args.port, args.baud), apid="sim", signer=signer)
     stopped_because = "completed"
     ground = None
+    console = LiveConsole()  # a status line on a terminal, nothing otherwise
     try:
         ground = GroundStation(link, db, out, port=args.ground_port, host=args.ground_host,
                                announce="orbnode sim")
-        sim = Simulator(link, env, db, SimConfig(0.0, args.speedup, args.tick_s))
+        console.link, console.ground = link, ground.server
+        sim = Simulator(link, env, db, SimConfig(0.0, args.speedup, args.tick_s),
+                        on_tick=console.on_tick)
+        console.status(f"orbnode sim: waiting for the node on {args.port}")
         hello = sim.wait_hello(timeout_s=60.0)
         if args.board == "auto":  # play the bus for the board the node says it is
             sim.env = envelope(hello.get("board", "x86-workstation"))
         sim.config = SimConfig(args.orbits * sim.env.period_s, args.speedup, args.tick_s,
                                hk_timeout_s=hk_timeout_for_baud(args.baud))
+        console.period_s = sim.env.period_s
         db.set_meta("period_s", sim.env.period_s)
         db.set_meta("eclipse_fraction_analytic", sim.env.eclipse_fraction)
         t0 = time.monotonic()
@@ -159,6 +165,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
         summary = summarise(db, sim.env.period_s)
         (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     finally:
+        console.close()
         if ground is not None:
             ground.close()
         link.close()

@@ -111,6 +111,12 @@ class GroundServer:
         self._accepting = threading.Thread(target=self._accept, daemon=True, name="ground")
         self._accepting.start()
 
+    @property
+    def client_count(self) -> int:
+        """Clients connected now."""
+        with self._lock:
+            return len(self._clients)
+
     def _count(self, what: str) -> None:
         with self._lock:
             setattr(self.stats, what, getattr(self.stats, what) + 1)
