@@ -158,7 +158,12 @@ class GroundServer:
         self._count("tc_forwarded")
 
     def close(self) -> None:
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread (Linux)
+        except OSError:
+            pass
         self.sock.close()
+        self._accepting.join(timeout=2.0)
         with self._lock:
             clients = list(self._clients)
         for c in clients:
