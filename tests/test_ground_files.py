@@ -282,3 +282,11 @@ def test_a_new_definition_reaches_the_cosmos_files():
     defs = read_cosmos(text)
     assert [i["name"] for i in defs["REBOOT"]][-4:] == ["DELAY_S", "AUTH_SEQ", "AUTH_TAG",
                                                         "PUS_CRC"]
+
+
+def test_the_event_enumeration_names_every_event_the_node_sends():
+    from node import service
+
+    sent = {k.removeprefix("EVENT_").lower(): v for k, v in vars(service).items()
+            if k.startswith("EVENT_") and isinstance(v, int)}
+    assert PACKETS.enums["event"] == sent
