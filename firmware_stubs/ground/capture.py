@@ -5,7 +5,9 @@ each telecommand it sends and each intact packet it receives. It appends the
 bytes to ``tm.bin`` or ``tc.bin`` (concatenated, arrival order, no framing: what
 any CCSDS tool reads) and a row to the archive's ``packets`` table, so an archive
 can be decoded again after the definitions change. Each packet is flushed as it
-comes, so a killed run keeps everything already captured.
+comes, so a killed run keeps everything already captured. A packet that fails
+its CRC is counted by the link (``frames_bad_host``) and not captured: its length
+field cannot be trusted, and one wrong length would make the rest of a file unreadable.
 """
 
 from __future__ import annotations
