@@ -190,7 +190,9 @@ def _command(set_: ET.Element, types: ET.Element, p: PacketLayout | None) -> Non
                 a.set("shortDescription", f.description)
             if p is None and f.name == "CCSDS_APID":
                 a.set("initialValue", str(PACKETS.apids["node"]))
-            elif f.kind in ("uint", "int") and f.name not in ("CCSDS_APID",):
+            elif f.enum:  # an enumerated argument starts at its first label
+                a.set("initialValue", f.enum[0][0])
+            elif f.kind in ("uint", "int"):
                 a.set("initialValue", "0")
     cc = _sub(mc, "CommandContainer", name=f"{name}_container")
     el = _sub(cc, "EntryList")
