@@ -1,4 +1,5 @@
-"""Ground-side telemetry archive in SQLite: one row per housekeeping packet.
+"""Ground-side telemetry archive in SQLite: one row per housekeeping packet, and
+every packet's raw bytes (``packets``) so the archive can be decoded again.
 
 Every row is committed as it arrives (WAL journal), so a killed simulator, a
 crashed node or a pulled cable loses nothing already received.
@@ -8,6 +9,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
+from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -50,10 +53,30 @@ HK_COLUMNS: dict[str, str] = {
 }
 
 
+@dataclass(frozen=True)
+class PacketRecord:
+    """One packet as it crossed the link, raw bytes next to its header fields."""
+
+    unix_s: float        # host UTC seconds when captured
+    wall_s: float        # host monotonic seconds since the capture started
+    direction: str       # "tm" (from the node) | "tc" (to the node)
+    apid: int
+    seq_count: int
+    service: int | None  # PUS service type
+    subtype: int | None  # PUS message subtype
+    name: str | None     # the packet kind in node/packets, None if unknown
+    raw: bytes
+
+
+PACKET_COLUMNS = tuple(f.name for f in fields(PacketRecord))
+
+
 class TelemetryDB:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.conn = sqlite3.connect(self.path, isolation_level=None)  # autocommit per row
+        # autocommit per row; one connection shared with the capture thread, under a lock
+        self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._lock = threading.RLock()
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=NORMAL")
         cols = ", ".join(f"{k} {v}" for k, v in HK_COLUMNS.items())
@@ -62,19 +85,31 @@ class TelemetryDB:
             "CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY, wall_s REAL, t_s REAL,"
             " event_id INTEGER, text TEXT)")
         self.conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+        self.conn.execute(
+            "CREATE TABLE IF NOT EXISTS packets (id INTEGER PRIMARY KEY, unix_s REAL,"
+            " wall_s REAL, direction TEXT, apid INTEGER, seq_count INTEGER, service INTEGER,"
+            " subtype INTEGER, name TEXT, raw BLOB)")
         self._insert = (f"INSERT INTO hk ({', '.join(HK_COLUMNS)}) VALUES "
                         f"({', '.join('?' * len(HK_COLUMNS))})")
 
     def add_hk(self, row: dict[str, Any]) -> None:
-        self.conn.execute(self._insert, [row.get(k) for k in HK_COLUMNS])
+        with self._lock:
+            self.conn.execute(self._insert, [row.get(k) for k in HK_COLUMNS])
 
     def add_event(self, wall_s: float, t_s: float, event_id: int, text: str) -> None:
-        self.conn.execute("INSERT INTO events (wall_s, t_s, event_id, text) VALUES (?,?,?,?)",
-                          (wall_s, t_s, event_id, text))
+        with self._lock:
+            self.conn.execute("INSERT INTO events (wall_s, t_s, event_id, text) "
+                              "VALUES (?,?,?,?)", (wall_s, t_s, event_id, text))
+
+    def add_packet(self, record: PacketRecord) -> None:
+        with self._lock:
+            self.conn.execute(f"INSERT INTO packets ({', '.join(PACKET_COLUMNS)}) VALUES "
+                              f"({', '.join('?' * len(PACKET_COLUMNS))})", astuple(record))
 
     def set_meta(self, key: str, value: Any) -> None:
-        self.conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
-                          (key, json.dumps(value)))
+        with self._lock:
+            self.conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                              (key, json.dumps(value)))
 
     def meta(self) -> dict[str, Any]:
         return {k: json.loads(v) for k, v in self.conn.execute("SELECT key, value FROM meta")}
@@ -87,5 +122,15 @@ class TelemetryDB:
         cur = self.conn.execute("SELECT wall_s, t_s, event_id, text FROM events ORDER BY id")
         return [dict(zip(("wall_s", "t_s", "event_id", "text"), r, strict=True)) for r in cur]
 
+    def packets(self, direction: str | None = None) -> list[PacketRecord]:
+        """Captured packets in arrival order, all or one direction's."""
+        where, args = ("WHERE direction = ?", (direction,)) if direction else ("", ())
+        with self._lock:
+            cur = self.conn.execute(
+                f"SELECT {', '.join(PACKET_COLUMNS)} FROM packets {where} ORDER BY id", args)
+            rows = cur.fetchall()
+        return [PacketRecord(*r[:-1], bytes(r[-1])) for r in rows]
+
     def close(self) -> None:
-        self.conn.close()
+        with self._lock:
+            self.conn.close()

@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "orbnode.tensors_commands",
     "orbnode.campaign_commands",
     "orbnode.bench_commands",
+    "orbnode.ground_commands",
 )
 
 

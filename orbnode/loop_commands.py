@@ -34,6 +34,11 @@ def _add_env_args(p: argparse.ArgumentParser) -> None:
                    help="environment seconds per wall second")
     p.add_argument("--tick-s", type=positive(), default=0.1, help="wall seconds per env tick")
     p.add_argument("--baud", type=positive(int), default=115200)
+    p.add_argument("--ground-port", type=non_negative(int), default=None, metavar="N",
+                   help="serve live telemetry to ground tools (Yamcs, COSMOS) on TCP port N "
+                        "and accept authenticated telecommands there (0: any free port)")
+    p.add_argument("--ground-host", default="127.0.0.1",
+                   help="address the ground port binds to (default: loopback only)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -87,7 +92,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                     power_source=args.power_source,
                     model=args.model, input=args.input, input_shape=args.input_shape,
                     baud=args.baud, scrub_period_s=args.scrub_period_s, seed=args.seed,
-                    progress=not args.no_progress)
+                    progress=not args.no_progress, ground_port=args.ground_port,
+                    ground_host=args.ground_host)
     summary = run(cfg)
     if args.json:
         print(json.dumps(summary, indent=2))
@@ -100,10 +106,12 @@ def cmd_sim(args: argparse.Namespace) -> int:
     import time
 
     from firmware_stubs.envelope import Envelope
+    from firmware_stubs.ground.station import GroundStation
     from firmware_stubs.sim import NodeLost, SimConfig, Simulator, hk_timeout_for_baud
     from firmware_stubs.summary import summarise
     from node.boards import load_board
     from node.link import Link, open_transport
+    from orbnode.console import LiveConsole
     from orbnode.run import fresh_db
 
     if not args.port:
@@ -128,13 +136,21 @@ def cmd_sim(args: argparse.Namespace) -> int:
     db = fresh_db(out / "telemetry.sqlite")  # a reused folder never mixes two runs
     link = Link(open_transport(args.port, args.baud), apid="sim", signer=signer)
     stopped_because = "completed"
+    ground = None
+    console = LiveConsole()  # a status line on a terminal, nothing otherwise
     try:
-        sim = Simulator(link, env, db, SimConfig(0.0, args.speedup, args.tick_s))
+        ground = GroundStation(link, db, out, port=args.ground_port, host=args.ground_host,
+                               announce="orbnode sim")
+        console.link, console.ground = link, ground.server
+        sim = Simulator(link, env, db, SimConfig(0.0, args.speedup, args.tick_s),
+                        on_tick=console.on_tick)
+        console.status(f"orbnode sim: waiting for the node on {args.port}")
         hello = sim.wait_hello(timeout_s=60.0)
         if args.board == "auto":  # play the bus for the board the node says it is
             sim.env = envelope(hello.get("board", "x86-workstation"))
         sim.config = SimConfig(args.orbits * sim.env.period_s, args.speedup, args.tick_s,
                                hk_timeout_s=hk_timeout_for_baud(args.baud))
+        console.period_s = sim.env.period_s
         db.set_meta("period_s", sim.env.period_s)
         db.set_meta("eclipse_fraction_analytic", sim.env.eclipse_fraction)
         t0 = time.monotonic()
@@ -149,6 +165,9 @@ def cmd_sim(args: argparse.Namespace) -> int:
         summary = summarise(db, sim.env.period_s)
         (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     finally:
+        console.close()
+        if ground is not None:
+            ground.close()
         link.close()
         db.close()
     if stopped_because != "completed":

@@ -18,6 +18,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from firmware_stubs.ground.station import GroundStation
 from firmware_stubs.sim import NodeLost, SimConfig, Simulator, hk_timeout_for_baud
 from firmware_stubs.summary import summarise
 from firmware_stubs.telemetry_db import TelemetryDB
@@ -51,6 +52,8 @@ class RunConfig:
     scrub_period_s: float = 600.0
     seed: int = 0
     progress: bool = True
+    ground_port: int | None = None  # serve telemetry to ground tools on this TCP port
+    ground_host: str = "127.0.0.1"
 
 
 def fresh_db(db_path: Path) -> TelemetryDB:
@@ -127,11 +130,18 @@ def run(cfg: RunConfig) -> dict[str, Any]:
     # every telecommand on the link is authenticated, as on a bench.
     key_file = write_key(cfg.out / "tc.key")
     pty = PtyPair()
+    link = Link(PacedTransport(pty.master(), cfg.baud), apid="sim",
+                signer=Signer(load_key(key_file), SOURCE_SIM))
+    try:  # tm.bin, tc.bin, the packets table; a TCP feed for ground tools if asked
+        ground = GroundStation(link, db, cfg.out, port=cfg.ground_port, host=cfg.ground_host,
+                               announce="orbnode run")
+    except OrbnodeError:
+        link.close()
+        pty.close()
+        raise
     log = open(cfg.out / "node.log", "w")  # noqa: SIM115 (lives as long as the node)
     proc = subprocess.Popen(_node_command(cfg, pty.slave_path, board.name, model, key_file),
                             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    link = Link(PacedTransport(pty.master(), cfg.baud), apid="sim",
-                signer=Signer(load_key(key_file), SOURCE_SIM))
     duration_s = cfg.orbits * env.period_s
     bar = tqdm(total=round(duration_s), unit="sim s", disable=not cfg.progress,
                desc="orbnode run", dynamic_ncols=True, file=sys.stderr)
@@ -176,6 +186,7 @@ def run(cfg: RunConfig) -> dict[str, Any]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        ground.close()
         link.close()
         pty.close()
         log.close()

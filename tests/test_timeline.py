@@ -29,7 +29,7 @@ def _db(tmp_path) -> TelemetryDB:
 def test_event_ids_are_the_published_enum():
     ids = PACKETS.enums["event"]
     assert (service.EVENT_HELLO, service.EVENT_MODE, service.EVENT_UPSET,
-            service.EVENT_SCRUB) == (ids["hello"], ids["mode_change"], ids["upset"], ids["scrub"])
+            service.EVENT_SCRUB) == (ids["hello"], ids["mode"], ids["upset"], ids["scrub"])
 
 
 def test_radiation_panel_marks_upsets_and_scrubs(tmp_path):

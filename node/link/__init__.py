@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from node.link.base import LinkClosed, Transport
@@ -15,7 +17,11 @@ from node.link.paced import PacedTransport
 from node.link.serial_transport import SerialTransport
 from node.packets import PACKETS, Packet, PacketError, PacketSet
 
-__all__ = ["Link", "LinkClosed", "LinkStats", "Transport", "open_transport"]
+__all__ = ["Link", "LinkClosed", "LinkStats", "PacketTap", "Transport", "open_transport"]
+
+# Called with the raw bytes of each packet sent and each intact packet received
+# (a capture, a ground-station feed); the CCSDS type bit tells TC from TM.
+PacketTap = Callable[[bytes], None]
 
 
 def open_transport(port: str, baud: int = 115200, *, paced: bool = True) -> Transport:
@@ -43,17 +49,30 @@ class Link:
         self._decoder = FrameDecoder()
         self._seq = 0
         self.stats = LinkStats()
+        self.taps: list[PacketTap] = []
+        self._write_lock = threading.Lock()  # a ground feed may send from its own thread
 
     def send(self, name: str, values: dict | None = None, *, ack_flags: int = 0) -> bytes:
         """Send one packet; returns its raw bytes (its first 4 are the PUS request id)."""
         is_tc = self.packets.defs[name].direction == "tc"
-        raw = self.packets.build(name, values, seq_count=self._seq,
-                                 apid=self.packets.apids["node"] if is_tc else self.apid,
-                                 ack_flags=ack_flags, signer=self.signer if is_tc else None)
-        self._seq += 1
+        with self._write_lock:
+            raw = self.packets.build(name, values, seq_count=self._seq,
+                                     apid=self.packets.apids["node"] if is_tc else self.apid,
+                                     ack_flags=ack_flags, signer=self.signer if is_tc else None)
+            self._seq += 1
+            self._write(raw)
+        return raw
+
+    def send_raw(self, raw: bytes) -> None:
+        """Send a packet built elsewhere (a ground tool's telecommand) as it is."""
+        with self._write_lock:
+            self._write(bytes(raw))
+
+    def _write(self, raw: bytes) -> None:
         self.transport.write(encode_frame(raw))
         self.stats.packets_out += 1
-        return raw
+        for tap in self.taps:
+            tap(raw)
 
     def receive(self, timeout_s: float) -> list[Packet]:
         """Packets that arrived within ``timeout_s``; corrupt ones are counted, not raised."""
@@ -61,10 +80,14 @@ class Link:
         out: list[Packet] = []
         for payload in self._decoder.feed(data):
             try:
-                out.append(self.packets.parse(payload))
-                self.stats.packets_in += 1
+                pkt = self.packets.parse(payload)
             except PacketError:
                 self.stats.packets_bad += 1
+                continue
+            out.append(pkt)
+            self.stats.packets_in += 1
+            for tap in self.taps:
+                tap(payload)
         self.stats.frames_bad = self._decoder.frames_bad
         return out
 

@@ -110,6 +110,15 @@ class Packet:
         return int.from_bytes(self.raw[:4], "big")
 
 
+@dataclass(frozen=True)
+class FieldInfo:
+    """What a ground system shows of a field: unit, description, enumeration name."""
+
+    unit: str = ""
+    description: str = ""
+    enum: str | None = None  # a key of PacketSet.enums
+
+
 class PacketSet:
     """All packet definitions, with the apids and enums they use."""
 
@@ -129,9 +138,16 @@ class PacketSet:
                     fields=tuple((str(f[0]), str(f[1])) for f in d["fields"]),
                     description=d.get("description", ""),
                 )
+        self._meta: dict[str, dict[str, dict[str, Any]]] = dict(doc.get("meta", {}))
         self._by_key = {
             (p.direction, p.service, p.subtype, p.discriminator): p for p in self.defs.values()
         }
+
+    def field_info(self, packet: str, field_name: str) -> FieldInfo:
+        """Unit, description and enumeration of one field (``[meta]`` in the definitions)."""
+        m = self._meta.get(packet, {}).get(field_name, {})
+        return FieldInfo(unit=str(m.get("unit", "")), description=str(m.get("description", "")),
+                         enum=m.get("enum"))
 
     def enum_name(self, enum: str, value: int) -> str:
         for k, v in self.enums[enum].items():
