@@ -42,8 +42,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "--margin/--confidence, per stratum)")
     p.add_argument("--seed", type=int, default=None, help="plan seed (default 0)")
     p.add_argument("--stratum", default=None,
-                   help="none (default: uniform over bits), tensor, bit or field; "
-                        "--faults are shared equally between strata")
+                   help="none (default: uniform over bits), tensor, bit or field, or a product "
+                        "such as tensor,field or tensor,bit (one stratum per cell, each with "
+                        "its own Leveugle size); --faults are shared equally between strata")
     p.add_argument("--tensors", type=_names, default=None, metavar="A,B",
                    help="restrict the population to these tensors")
     p.add_argument("--bits", default=None, metavar="SPEC",
@@ -69,6 +70,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="confidence of the sample size and of every interval (default 0.99)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar on stderr (default: on, off with --json unless a tty)")
+    p.add_argument("--mitigations", default=None, metavar="M,M",
+                   help="run every planned fault under each of these: any of none, scrub, "
+                        "secded, ranges, tmr (default none); the summary compares them")
+    p.add_argument("--tolerance", default=None, metavar="T",
+                   help="tolerable = every output element within T: a number (absolute) or "
+                        "abs=A,rel=R (|y - y0| <= A + R |y0|); default: top-1 unchanged")
+    p.add_argument("--report", default=None, metavar="DIR",
+                   help="write the campaign report (orbnode report) to DIR at the end")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=cmd_campaign)
 
@@ -78,6 +87,7 @@ def cmd_campaign(args: argparse.Namespace) -> int:
     from radiation.campaign.driver import Options, run
     from radiation.campaign.plan import parse_bits
     from radiation.campaign.summary import render
+    from radiation.mitigations.protect import parse_mitigations
 
     if not args.db:
         raise OrbnodeError("give the campaign database with --db FILE")
@@ -94,7 +104,10 @@ def cmd_campaign(args: argparse.Namespace) -> int:
         input=args.input,
         input_shape=parse_shape(args.input_shape) if args.input_shape else None,
         margin=args.margin, confidence=args.confidence, workers=args.workers,
-        executor=args.executor, reuse=args.reuse, chunk=args.chunk, progress=progress)
+        executor=args.executor, reuse=args.reuse, chunk=args.chunk, progress=progress,
+        mitigations=(parse_mitigations(args.mitigations) if args.mitigations is not None
+                     else None),
+        tolerance=args.tolerance, report=args.report)
     summary = run(opts)
     if args.json:
         print(json.dumps(summary, indent=2))

@@ -9,7 +9,7 @@ import sqlite3
 import pytest
 
 from orbnode.cli import main
-from radiation.trials import OUTCOMES
+from radiation.outcome import OUTCOMES
 
 
 def campaign(capsys, db, *args) -> dict:

@@ -16,7 +16,7 @@ import pytest
 
 from orbnode.cli import main
 from radiation.campaign.replay import inject_argv, write_inputs
-from radiation.campaign.runner import digest
+from radiation.outcome import digest
 from radiation.campaign.store import CampaignStore
 
 

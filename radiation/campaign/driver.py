@@ -23,6 +23,7 @@ from node.errors import OrbnodeError
 from radiation import bits as bitops
 from radiation.campaign import plan as planning
 from radiation.campaign.executors import executor_class, open_executor
+from radiation.campaign.plan import PlannedFault
 from radiation.campaign.runner import TARGETS, WorkSpec, population
 from radiation.campaign.store import CampaignStore, probe
 
@@ -54,6 +55,9 @@ class Options:
     reuse: bool = True
     chunk: int = 256
     progress: bool = True
+    mitigations: list[str] | None = None
+    tolerance: str | None = None
+    report: str | None = None
 
 
 def file_sha256(path: str | Path) -> str:
@@ -71,6 +75,18 @@ def array_sha256(arr: np.ndarray) -> str:
 
 
 def _validate(o: Options) -> None:
+    from radiation.mitigations.protect import parse_mitigations
+    from radiation.outcome import Tolerance
+
+    if o.seed is not None and o.seed < 0:
+        raise OrbnodeError(f"--seed must be non-negative, got {o.seed}")
+    Tolerance.parse(o.tolerance)
+    if o.mitigations is not None:
+        parse_mitigations(",".join(o.mitigations) or ",")
+    if o.stratum is not None:
+        planning.parse_stratum(o.stratum)
+    if o.report is not None and Path(o.report).exists() and not Path(o.report).is_dir():
+        raise OrbnodeError(f"--report {o.report} exists and is not a directory")
     if not Path(o.db).parent.is_dir():
         raise OrbnodeError(f"--db {o.db}: directory {Path(o.db).parent} does not exist")
     if o.faults is not None and o.faults <= 0:
@@ -181,6 +197,7 @@ def start(o: Options) -> tuple[CampaignStore, object, object]:
         "input_sha256": array_sha256(inputs),
         "input_shape": list(engine.input_shape) if o.input_shape else None,
         "margin": o.margin, "confidence": o.confidence,
+        "mitigations": o.mitigations or ["none"], "tolerance": o.tolerance,
     }
     pop_info = {
         "fingerprint": planning.fingerprint(arrays),
@@ -211,7 +228,8 @@ def _mismatch(o: Options, cfg: dict) -> str | None:
     given = {"target": o.target, "level": o.level, "fault": o.fault, "span": o.span,
              "faults": o.faults, "seed": o.seed, "stratum": o.stratum, "tensors": o.tensors,
              "bits": o.bits, "field": o.field, "samples": o.samples,
-             "input_shape": list(o.input_shape) if o.input_shape else None}
+             "input_shape": list(o.input_shape) if o.input_shape else None,
+             "mitigations": o.mitigations, "tolerance": o.tolerance}
     for key, value in given.items():
         if value is not None and value != cfg.get(key):
             return f"--{key.replace('_', '-')} {value} (the campaign has {cfg.get(key)})"
@@ -255,13 +273,13 @@ def resume(o: Options) -> tuple[CampaignStore, object, object]:
     return CampaignStore.open(o.db), engine, lock
 
 
-def chunked(rows: Iterable[tuple], size: int) -> Iterator[list[tuple]]:
-    """Consecutive fault rows sharing an input and a tensor, at most ``size`` per chunk."""
-    cur: list[tuple] = []
+def chunked(faults: Iterable[PlannedFault], size: int) -> Iterator[list[PlannedFault]]:
+    """Consecutive planned faults sharing an input and a tensor, at most ``size`` per chunk."""
+    cur: list[PlannedFault] = []
     key = None
     append = cur.append
-    for row in rows:
-        k = (row[7], row[1])
+    for row in faults:
+        k = (row.input_id, row.tensor)
         if cur and (k != key or len(cur) >= size):
             yield cur
             cur = []
@@ -277,10 +295,12 @@ class Rates:
 
     def __init__(self) -> None:
         self.w: dict[str, list[float]] = {}  # worker -> [faults, trial_s, clean_n, clean_s]
+        self.fallbacks: set[str] = set()
 
-    def add(self, r) -> None:  # noqa: ANN001 - ChunkResult
+    def add(self, r, faults: int) -> None:  # noqa: ANN001 - ChunkResult
         acc = self.w.setdefault(r.worker, [0, 0.0, 0, 0.0])
-        acc[0] += len(r.results)
+        self.fallbacks.update(r.reuse_fallbacks)
+        acc[0] += faults
         acc[1] += r.trial_s
         acc[2] += r.clean_n
         acc[3] += r.clean_s
@@ -294,17 +314,22 @@ class Rates:
             "clean_inferences_per_s": cr or None,
             "fault_rate_over_clean_rate": fr / cr if fr and cr else None,
             "workers_seen": len(self.w),
+            "reuse_fallbacks": sorted(self.fallbacks),
         }
 
 
 def execute(store: CampaignStore, engine, o: Options, cfg: dict) -> dict:  # noqa: ANN001
     """Run every fault without a result; returns this session's record."""
+    from radiation.outcome import Tolerance
+
     reuse = o.reuse
     session = store.begin_session(o.executor, o.workers, reuse)
     spec = WorkSpec(model=cfg["model"], level=cfg["level"],
                     input_shape=tuple(engine.input_shape), target=cfg["target"], reuse=reuse,
                     inputs=store.inputs(), live=dict(engine.live),
-                    fingerprint=store.population["fingerprint"])
+                    fingerprint=store.population["fingerprint"],
+                    mitigations=tuple(store.mitigations),
+                    tolerance=Tolerance.parse(cfg.get("tolerance")))
     planned, done = store.planned(), store.done()
     remaining = planned - done
     rates, counts = Rates(), Counter()
@@ -320,12 +345,15 @@ def execute(store: CampaignStore, engine, o: Options, cfg: dict) -> dict:  # noq
         if remaining:
             with open_executor(o.executor, spec, o.workers, engine=engine) as ex:
                 for res in ex.map(chunked(store.remaining(), o.chunk)):
-                    ran += store.record(res.results, session)
-                    rates.add(res)
-                    counts.update(r[1] for r in res.results)
+                    new = store.record(res.results, session)
+                    ran += new
+                    rates.add(res, sum(r.mitigation == spec.mitigations[0]
+                                       for r in res.results))
+                    counts.update(r.outcome for r in res.results
+                                  if r.mitigation == spec.mitigations[0])
                     now = time.perf_counter()
                     if bar is not None:
-                        bar.update(len(res.results))
+                        bar.update(new)
                     if now - last > 0.2:
                         last = now
                         store.update_session(session, faults_run=ran, wall_s=now - t0,
@@ -350,6 +378,15 @@ def execute(store: CampaignStore, engine, o: Options, cfg: dict) -> dict:  # noq
             "faults_run": ran, "wall_s": wall, "resumed": o.resume, **stats}
 
 
+def measure_costs(store: CampaignStore, engine) -> None:  # noqa: ANN001
+    """Time each mitigation beside a plain inference on the first input; store it."""
+    from radiation.mitigations.protect import Kit
+
+    inputs = store.inputs()
+    kit = Kit(engine, store.mitigations, inputs)
+    store.record_costs(kit.costs(np.ascontiguousarray(inputs[:engine.input_shape[0]])))
+
+
 def run(o: Options) -> dict:
     """``orbnode campaign``: start (or resume) and run; returns the summary dict."""
     from radiation.campaign.summary import summarize
@@ -357,8 +394,15 @@ def run(o: Options) -> dict:
     _validate(o)
     store, engine, lock = resume(o) if o.resume else start(o)
     try:
+        if len(store.mitigations) > 1 and not store.costs():
+            measure_costs(store, engine)
         session = execute(store, engine, o, store.config)
-        return summarize(store, confidence=o.confidence, margin=o.margin, session=session)
+        summary = summarize(store, confidence=o.confidence, margin=o.margin, session=session)
+        if o.report is not None:
+            from radiation.campaign.report import write_report
+
+            write_report(store, o.report, summary=summary)
+        return summary
     finally:
         store.close()
         if lock is not None:  # after SQLite's own fds: see _lock

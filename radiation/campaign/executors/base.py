@@ -12,7 +12,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 
-from radiation.campaign.runner import ChunkResult, FaultRow, WorkSpec
+from radiation.campaign.plan import PlannedFault
+from radiation.campaign.runner import ChunkResult, WorkSpec
 
 
 class Executor(ABC):
@@ -30,7 +31,7 @@ class Executor(ABC):
         self.engine = engine
 
     @abstractmethod
-    def map(self, chunks: Iterable[list[FaultRow]]) -> Iterator[ChunkResult]:
+    def map(self, chunks: Iterable[list[PlannedFault]]) -> Iterator[ChunkResult]:
         """Run every chunk; yield each result as it completes (any order)."""
 
     def close(self) -> None:  # noqa: B027 - optional for backends with nothing to release

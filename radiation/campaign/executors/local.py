@@ -23,7 +23,8 @@ from concurrent.futures.process import BrokenProcessPool
 
 from node.errors import OrbnodeError
 from radiation.campaign.executors.base import Executor
-from radiation.campaign.runner import ChunkResult, FaultRow, TrialRunner, WorkSpec
+from radiation.campaign.plan import PlannedFault
+from radiation.campaign.runner import ChunkResult, TrialRunner, WorkSpec
 
 _RUNNER: TrialRunner | None = None
 
@@ -42,7 +43,7 @@ def _init_worker(spec: WorkSpec, parent: int) -> None:
     _RUNNER = TrialRunner(spec)
 
 
-def _run_chunk(rows: list[FaultRow]) -> ChunkResult:
+def _run_chunk(rows: list[PlannedFault]) -> ChunkResult:
     assert _RUNNER is not None
     return _RUNNER.run_chunk(rows)
 
@@ -63,7 +64,7 @@ class LocalExecutor(Executor):
         else:
             self._runner = TrialRunner(spec, engine=engine)
 
-    def map(self, chunks: Iterable[list[FaultRow]]) -> Iterator[ChunkResult]:
+    def map(self, chunks: Iterable[list[PlannedFault]]) -> Iterator[ChunkResult]:
         if self._pool is None:
             for rows in chunks:
                 yield self._runner.run_chunk(rows)
