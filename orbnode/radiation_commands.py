@@ -95,7 +95,7 @@ def cmd_inject(args: argparse.Namespace) -> int:
     if args.output and not args.output.endswith((".npy", ".npz")):
         raise OrbnodeError(f"--output {args.output!r} must end in .npy or .npz")
     tolerance = Tolerance.parse(args.tolerance)
-    parse_mitigations(args.mitigation)
+    parse_mitigations(args.mitigation, "--mitigation")
     model = args.model or str(DEFAULT_MODEL)
     shape = parse_shape(args.input_shape) if args.input_shape else None
     engine = Engine(model, threads=args.threads, input_shape=shape, level=args.level)

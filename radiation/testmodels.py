@@ -206,3 +206,32 @@ def medium_cnn(seed: int = 0) -> onnx.ModelProto:
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     return model
+
+
+def fp16_mlp(seed: int = 0) -> onnx.ModelProto:
+    """An MLP that computes in float16 end to end (input [1,16] fp16, output [1,10] fp16).
+
+    onnxruntime's CPU provider has no float16 kernels for most of these operators and
+    inserts casts to float32 around them, removing the casts between neighbours, so
+    inside the whole graph several intermediate values never get rounded to float16.
+    Captured as graph outputs they are rounded; a graph tail fed with them then differs
+    from the whole graph (what :mod:`radiation.trials` checks before reusing a cut).
+    """
+    rng = np.random.default_rng(seed)
+    h = np.float16
+    inits = {"w1": (rng.standard_normal((16, 32)) * 0.5).astype(h),
+             "b1": (rng.standard_normal(32) * 0.1).astype(h),
+             "w2": (rng.standard_normal((32, 32)) * 0.3).astype(h),
+             "w3": (rng.standard_normal((32, 10)) * 0.3).astype(h)}
+    mk = helper.make_node
+    nodes = [mk("MatMul", ["x", "w1"], ["h1"]), mk("Add", ["h1", "b1"], ["a1"]),
+             mk("Tanh", ["a1"], ["t1"]), mk("MatMul", ["t1", "w2"], ["h2"]),
+             mk("Sigmoid", ["h2"], ["s2"]), mk("Mul", ["h2", "s2"], ["m2"]),
+             mk("MatMul", ["m2", "w3"], ["y"])]
+    graph = helper.make_graph(
+        nodes, "fp16_mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT16, [1, 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT16, [1, 10])],
+        [numpy_helper.from_array(a, n) for n, a in inits.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model

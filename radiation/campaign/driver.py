@@ -197,7 +197,7 @@ def start(o: Options) -> tuple[CampaignStore, object, object]:
         "input_sha256": array_sha256(inputs),
         "input_shape": list(engine.input_shape) if o.input_shape else None,
         "margin": o.margin, "confidence": o.confidence,
-        "mitigations": o.mitigations or ["none"], "tolerance": o.tolerance,
+        "mitigations": o.mitigations or ["none"], "tolerance": _tolerance_text(o.tolerance),
     }
     pop_info = {
         "fingerprint": planning.fingerprint(arrays),
@@ -218,6 +218,13 @@ def start(o: Options) -> tuple[CampaignStore, object, object]:
     return store, engine, lock
 
 
+def _tolerance_text(text: str | None) -> str | None:
+    from radiation.outcome import Tolerance
+
+    t = Tolerance.parse(text)
+    return None if t is None else str(t)
+
+
 def _mismatch(o: Options, cfg: dict) -> str | None:
     """The first plan-defining option given on resume that differs from the campaign.
 
@@ -229,7 +236,7 @@ def _mismatch(o: Options, cfg: dict) -> str | None:
              "faults": o.faults, "seed": o.seed, "stratum": o.stratum, "tensors": o.tensors,
              "bits": o.bits, "field": o.field, "samples": o.samples,
              "input_shape": list(o.input_shape) if o.input_shape else None,
-             "mitigations": o.mitigations, "tolerance": o.tolerance}
+             "mitigations": o.mitigations, "tolerance": _tolerance_text(o.tolerance)}
     for key, value in given.items():
         if value is not None and value != cfg.get(key):
             return f"--{key.replace('_', '-')} {value} (the campaign has {cfg.get(key)})"

@@ -117,6 +117,10 @@ def summarize(store: CampaignStore, *, confidence: float = 0.99, margin: float =
         "target": cfg["target"], "level": cfg["level"],
         "fault": {"kind": cfg["fault"], "span": cfg["span"]},
         "seed": cfg["seed"], "samples": cfg["samples"], "stratum": cfg["stratum"],
+        "tolerance": cfg.get("tolerance"),
+        "outcome_rule": (f"tolerable: every output element within {cfg['tolerance']} "
+                         "(|y - y0| <= abs + rel |y0|)" if cfg.get("tolerance") else
+                         "tolerable: top-1 class of every row unchanged"),
         "faults_planned": planned, "faults_done": done, "complete": done == planned,
         "outcomes": by_outcome,
         "rates": rates,
@@ -206,6 +210,9 @@ def render(s: dict, *, width: int = 24) -> str:
                 f"{_pct(due_r.get('rate')):>9s}  "
                 + (f"{c['time_ratio']:5.2f}x {c['overhead_bytes']:>9,d} B"
                    if c.get("time_ratio") is not None else ""))
+        lines.append("    time: measured per inference relative to none, side by side; scrub "
+                     "and secded time a full software pass per inference (an upper bound; "
+                     "hardware ECC costs no time)")
     for title, table in (("stratum", s["strata"] if len(s["strata"]) > 1 else {}),
                          ("tensor", s["by_tensor"]), ("field", s["by_field"]),
                          ("bit", s["by_bit"])):

@@ -40,14 +40,14 @@ from radiation.outcome import Verdict
 MITIGATIONS = ("none", "scrub", "secded", "ranges", "tmr")
 
 
-def parse_mitigations(text: str | None) -> list[str]:
+def parse_mitigations(text: str | None, option: str = "--mitigations") -> list[str]:
     """``"none,secded"`` → ``["none", "secded"]``; unknown names are one clear error."""
     if text is None:
         return ["none"]
     names = [t.strip() for t in text.split(",") if t.strip()]
     bad = [n for n in names if n not in MITIGATIONS]
     if bad or not names:
-        raise OrbnodeError(f"unknown --mitigations {bad[0] if bad else text!r}; choose any of "
+        raise OrbnodeError(f"unknown {option} {bad[0] if bad else text!r}; choose any of "
                            + ", ".join(MITIGATIONS))
     return list(dict.fromkeys(names))
 
