@@ -111,3 +111,18 @@ def test_text_summary(tmp_path, capsys):
                  "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "200 planned, 200 done" in out and "SDC rate" in out and "by tensor" in out
+
+
+def test_layer_by_field_strata_with_leveugle_sizes_per_cell(tmp_path, capsys):
+    s = campaign(capsys, tmp_path / "p.db", "--stratum", "tensor,field",
+                 "--tensors", "fc2.bias,bn1.var", "--margin", 0.1)
+    need = s["sample_size"]["faults_needed_per_stratum"]
+    assert list(need) == ["fc2.bias × sign", "fc2.bias × exponent", "fc2.bias × mantissa",
+                          "bn1.var × sign", "bn1.var × exponent", "bn1.var × mantissa"]
+    assert s["faults_planned"] == s["faults_done"] == sum(need.values())
+    assert all(s["strata"][k]["faults"] == n for k, n in need.items())
+    assert "Kish" in s["rates"]["sdc"]["method"]
+    # The heat map table: tensor × field counts add up to the outcomes.
+    heat = s["by_tensor_field"]
+    assert set(heat) == {"fc2.bias", "bn1.var"}
+    assert sum(g["faults"] for row in heat.values() for g in row.values()) == s["faults_done"]

@@ -171,3 +171,24 @@ def test_compare_fast_path_matches_the_numpy_definitions(shape):
         assert changed == int(top1(out) != top1(golden[0]))
     assert seen["masked"] and seen["tolerable"] and seen["due"]
     assert cmp_.verdict(None) == ("due", None, None, None)
+
+
+def test_product_strata_cells_partition_the_population():
+    rng = np.random.default_rng(0)
+    arrays = {"a": rng.standard_normal(6).astype(np.float32),
+              "b": rng.standard_normal(4).astype(np.float16)}
+    whole = build_strata(arrays, "none")[0].population
+    for by in ("tensor,field", "tensor,bit", "field,tensor"):
+        strata = build_strata(arrays, by)
+        assert sum(s.population for s in strata) == whole
+        sites = [site for s in strata for site in s.locate(np.arange(s.population))]
+        assert len(sites) == len(set(sites)) == whole  # every site in exactly one cell
+    names = [s.name for s in build_strata(arrays, "tensor,field")]
+    assert names == ["a × sign", "a × exponent", "a × mantissa",
+                     "b × sign", "b × exponent", "b × mantissa"]
+    cells = build_strata(arrays, "tensor,bit")
+    assert len(cells) == 32 + 16 and cells[0].name == "a × bit 0"
+    pops = [s.population for s in build_strata(arrays, "tensor,field")]
+    assert pops == [6, 6 * 8, 6 * 23, 4, 4 * 5, 4 * 10]
+    alloc = allocate(pops, None, margin=0.05, confidence=0.99)
+    assert alloc == [stats.leveugle_sample_size(p, 0.05, 0.99) for p in pops]
