@@ -351,7 +351,7 @@ def execute(store: CampaignStore, engine, o: Options, cfg: dict) -> dict:  # noq
     try:
         if remaining:
             with open_executor(o.executor, spec, o.workers, engine=engine) as ex:
-                for res in ex.map(chunked(store.remaining(), o.chunk)):
+                for res in ex.map(chunked(store.remaining(), o.chunk), remaining=remaining):
                     new = store.record(res.results, session)
                     ran += new
                     rates.add(res, sum(r.mitigation == spec.mitigations[0]

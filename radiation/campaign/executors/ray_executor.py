@@ -41,7 +41,8 @@ class RayExecutor(Executor):
         spec_ref = ray.put(spec)
         self._actors = [actor.remote(spec_ref) for _ in range(workers)]
 
-    def map(self, chunks: Iterable[list[PlannedFault]]) -> Iterator[ChunkResult]:
+    def map(self, chunks: Iterable[list[PlannedFault]], *,
+            remaining: int | None = None) -> Iterator[ChunkResult]:
         it = iter(chunks)
         pending: dict = {}
 
