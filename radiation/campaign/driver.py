@@ -24,7 +24,7 @@ from radiation import bits as bitops
 from radiation.campaign import plan as planning
 from radiation.campaign.executors import executor_class, open_executor
 from radiation.campaign.plan import PlannedFault
-from radiation.campaign.runner import TARGETS, WorkSpec, population
+from radiation.campaign.runner import TARGETS, ChunkResult, WorkSpec, population
 from radiation.campaign.store import CampaignStore, probe
 
 
@@ -297,24 +297,34 @@ def chunked(faults: Iterable[PlannedFault], size: int) -> Iterator[list[PlannedF
         yield cur
 
 
+@dataclass
+class WorkerTime:
+    """One worker's faults and clean inferences, and the seconds each took."""
+
+    faults: int = 0
+    trial_s: float = 0.0
+    clean_n: int = 0
+    clean_s: float = 0.0
+
+
 class Rates:
     """Per-worker fault and clean-inference timings, summed into campaign rates."""
 
     def __init__(self) -> None:
-        self.w: dict[str, list[float]] = {}  # worker -> [faults, trial_s, clean_n, clean_s]
+        self.w: dict[str, WorkerTime] = {}
         self.fallbacks: set[str] = set()
 
-    def add(self, r, faults: int) -> None:  # noqa: ANN001 - ChunkResult
-        acc = self.w.setdefault(r.worker, [0, 0.0, 0, 0.0])
+    def add(self, r: ChunkResult, faults: int) -> None:
+        acc = self.w.setdefault(r.worker, WorkerTime())
         self.fallbacks.update(r.reuse_fallbacks)
-        acc[0] += faults
-        acc[1] += r.trial_s
-        acc[2] += r.clean_n
-        acc[3] += r.clean_s
+        acc.faults += faults
+        acc.trial_s += r.trial_s
+        acc.clean_n += r.clean_n
+        acc.clean_s += r.clean_s
 
     def stats(self, faults_run: int, wall_s: float) -> dict:
-        fr = sum(a[0] / a[1] for a in self.w.values() if a[1] > 0)
-        cr = sum(a[2] / a[3] for a in self.w.values() if a[3] > 0)
+        fr = sum(a.faults / a.trial_s for a in self.w.values() if a.trial_s > 0)
+        cr = sum(a.clean_n / a.clean_s for a in self.w.values() if a.clean_s > 0)
         return {
             "faults_per_s": faults_run / wall_s if wall_s > 0 and faults_run else None,
             "worker_faults_per_s": fr or None,

@@ -35,6 +35,7 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -104,6 +105,15 @@ CREATE TABLE sessions (
 );
 """
 
+
+
+class StratumRow(NamedTuple):
+    """A row of the ``strata`` table."""
+
+    id: int
+    name: str
+    population: int
+    planned: int
 
 
 def _now() -> str:
@@ -323,10 +333,10 @@ class CampaignStore:
                 for r in self.con.execute("SELECT name, seconds_per_inference, time_ratio, "
                                           "overhead_bytes, note FROM mitigations")}
 
-    def strata(self) -> list[tuple[int, str, int, int]]:
-        """``(id, name, population, planned)`` of every stratum."""
-        return self.con.execute(
-            "SELECT id, name, population, planned FROM strata ORDER BY id").fetchall()
+    def strata(self) -> list[StratumRow]:
+        """Every stratum, by id."""
+        return [StratumRow(*r) for r in self.con.execute(
+            "SELECT id, name, population, planned FROM strata ORDER BY id")]
 
     def sessions(self) -> list[dict]:
         rows = self.con.execute("SELECT id, started, finished, executor, workers, reuse, "

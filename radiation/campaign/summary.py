@@ -79,11 +79,12 @@ def summarize(store: CampaignStore, *, confidence: float = 0.99, margin: float =
     strata_counts = store.group_counts("stratum")
     by_outcome = {k: sum(g.get(k, 0) for g in strata_counts.values()) for k in OUTCOMES}
     strata = []
-    for sid, name, pop, n_planned in store.strata():
-        g = _group(strata_counts.get(sid, {"planned": n_planned}), confidence)
-        g.update(name=name, population=pop, planned=n_planned,
-                 faults_needed=stats.leveugle_sample_size(pop, margin, confidence),
-                 achieved_margin=stats.achieved_margin(g["faults"], pop, confidence))
+    for st in store.strata():
+        g = _group(strata_counts.get(st.id, {"planned": st.planned}), confidence)
+        g.update(name=st.name, population=st.population, planned=st.planned,
+                 faults_needed=stats.leveugle_sample_size(st.population, margin, confidence),
+                 achieved_margin=stats.achieved_margin(g["faults"], st.population,
+                                                       confidence))
         strata.append(g)
     sites = sum(s["population"] for s in strata)
     rates = _rates(by_outcome, done, strata, confidence)
@@ -98,8 +99,8 @@ def summarize(store: CampaignStore, *, confidence: float = 0.99, margin: float =
     mitigations = {}
     for m in store.mitigations:
         counts = store.group_counts("stratum", m)
-        per = [dict(_group(counts.get(sid, {"planned": n}), confidence), population=pop)
-               for sid, _, pop, n in strata_rows]
+        per = [dict(_group(counts.get(st.id, {"planned": st.planned}), confidence),
+                    population=st.population) for st in strata_rows]
         outcomes = {k: sum(g["outcomes"][k] for g in per) for k in OUTCOMES}
         mitigations[m] = {
             "faults": sum(g["faults"] for g in per), "outcomes": outcomes,
