@@ -77,11 +77,11 @@ class LocalExecutor(Executor):
     def _start(self) -> None:
         ctx = multiprocessing.get_context("spawn")
         self._tasks, self._results = ctx.Queue(), ctx.Queue()
-        self._procs = [ctx.Process(target=_worker_main, daemon=True,
-                                   args=(self.spec, os.getpid(), self._tasks, self._results))
-                       for _ in range(self.workers - 1)]
-        for p in self._procs:
+        for _ in range(self.workers - 1):
+            p = ctx.Process(target=_worker_main, daemon=True,
+                            args=(self.spec, os.getpid(), self._tasks, self._results))
             p.start()
+            self._procs.append(p)  # only started ones: close() joins them
 
     def map(self, chunks: Iterable[list[PlannedFault]], *,
             remaining: int | None = None) -> Iterator[ChunkResult]:
