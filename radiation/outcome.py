@@ -67,7 +67,7 @@ class Tolerance(NamedTuple):
         return cls(abs_tol, rel_tol)
 
     def __str__(self) -> str:
-        return f"abs={self.abs_tol:g},rel={self.rel_tol:g}"
+        return f"abs={self.abs_tol!r},rel={self.rel_tol!r}"  # parse(str(t)) == t
 
 
 class Verdict(NamedTuple):

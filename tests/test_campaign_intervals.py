@@ -6,6 +6,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from orbnode.cli import main
 from radiation.campaign import stats
@@ -56,6 +58,21 @@ def test_tolerance_parsing():
             Tolerance.parse(bad)
 
 
+@given(st.floats(min_value=0, allow_infinity=False), st.floats(min_value=0, allow_infinity=False))
+def test_tolerance_text_round_trips(a, r):
+    t = Tolerance(a, r)
+    assert Tolerance.parse(str(t)) == t
+    assert Tolerance.parse(repr(a)) == Tolerance(a, 0.0)
+
+
+@given(st.permutations(["tensor", "bit", "field"]), st.integers(1, 3))
+def test_stratum_products_parse_in_any_order(dims, k):
+    from radiation.campaign.plan import parse_stratum
+
+    assert parse_stratum(",".join(dims[:k])) == tuple(dims[:k])
+    assert parse_stratum(" , ".join(dims[:k]) + ",") == tuple(dims[:k])
+
+
 def test_tolerance_rule_on_a_regression_output():
     golden = [np.array([[1.0, -2.0, 3.0]], np.float32)]
     near = [np.array([[1.0, -2.0, 3.001]], np.float32)]
@@ -77,4 +94,4 @@ def test_campaign_tolerance_zero_makes_every_visible_change_an_sdc(tmp_path, cap
     o, p = strict["outcomes"], plain["outcomes"]
     assert o["tolerable"] == 0 and p["tolerable"] > 0
     assert o["sdc"] == p["sdc"] + p["tolerable"] and o["masked"] == p["masked"]
-    assert "within abs=0,rel=0" in strict["outcome_rule"]
+    assert "within abs=0.0,rel=0.0" in strict["outcome_rule"]
