@@ -29,6 +29,7 @@ import numpy as np
 from node.errors import OrbnodeError
 from radiation import bits
 from radiation.campaign.plan import PlannedFault
+from radiation.mitigations.protect import Kit, ProtectedTrials
 from radiation.outcome import Tolerance
 from radiation.trials import ActivationTrials, WeightTrials
 
@@ -93,6 +94,13 @@ def sample(inputs: np.ndarray, batch: int, input_id: int) -> np.ndarray:
     return np.ascontiguousarray(inputs[input_id:input_id + batch])
 
 
+class InputTrials(NamedTuple):
+    """The trials of one input, plain and under the mitigations."""
+
+    trials: WeightTrials | ActivationTrials
+    protected: ProtectedTrials
+
+
 class TrialRunner:
     """Runs chunks of faults on one engine (one per worker process)."""
 
@@ -100,7 +108,6 @@ class TrialRunner:
 
     def __init__(self, spec: WorkSpec, engine=None) -> None:  # noqa: ANN001
         from node.engine import Engine
-        from radiation.mitigations.protect import Kit
 
         self.spec = spec
         if engine is None:
@@ -112,15 +119,13 @@ class TrialRunner:
         self.engine = engine
         self.batch = engine.input_shape[0]
         self.worker = f"{platform.node()}:{os.getpid()}"
-        self._trials: OrderedDict[int, tuple] = OrderedDict()
+        self._trials: OrderedDict[int, InputTrials] = OrderedDict()
         self._checked = False
         others = [m for m in spec.mitigations if m != "none"]
         self.kit = Kit(engine, others, spec.inputs) if others else None
         self.fallbacks: set[str] = set()
 
-    def _get(self, input_id: int) -> tuple:
-        from radiation.mitigations.protect import ProtectedTrials
-
+    def _get(self, input_id: int) -> InputTrials:
         got = self._trials.get(input_id)
         if got is not None:
             self._trials.move_to_end(input_id)
@@ -138,7 +143,7 @@ class TrialRunner:
                 raise OrbnodeError("this worker's graph differs from the planned one "
                                    "(another onnxruntime or CPU at --level runtime?)")
             self._checked = True
-        got = (tr, ProtectedTrials(self.kit, tr))
+        got = InputTrials(tr, ProtectedTrials(self.kit, tr))
         self._trials[input_id] = got
         if len(self._trials) > self.KEEP_INPUTS:
             self._trials.popitem(last=False)
