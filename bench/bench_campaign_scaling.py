@@ -3,7 +3,7 @@
 * 2-worker scaling: the same 20,000-fault campaign of the default model with one
   and with two local workers; target: two reach >= 1.7 × one, end to end.
 * faults/s against clean inferences/s on the default model and on a MobileNet-class
-  CNN (:func:`radiation.testmodels.medium_cnn`, random weights: timing only), with
+  CNN (:func:`radiation.testmodels.mobilenet_like`, random weights: timing only), with
   and without reuse of clean activations.
 
 Figures go to ``benchmark.extra_info`` and are printed, never asserted: the machine
@@ -45,12 +45,12 @@ def test_two_workers_scaling(benchmark, capsys, tmp_path):
               f"{two:,.0f} faults/s: {two / one:.2f}x (target 1.7x)")
 
 
-@pytest.mark.parametrize("model", ["default", "medium_cnn"])
+@pytest.mark.parametrize("model", ["default", "mobilenet_like"])
 @pytest.mark.parametrize("reuse", [True, False])
 def test_faults_per_s_against_clean_rate(benchmark, capsys, tmp_path, model, reuse):
     path = None
-    if model == "medium_cnn":
-        path = str(tm.save(tm.medium_cnn(), tmp_path / "medium.onnx"))
+    if model == "mobilenet_like":
+        path = str(tm.save(tm.mobilenet_like(), tmp_path / "mobilenet.onnx"))
     faults = 500 if getattr(benchmark, "disabled", False) else 5_000
     got: dict = {}
     benchmark.pedantic(lambda: got.update(_campaign(tmp_path, model=path, faults=faults,
