@@ -58,6 +58,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="spread faults over the first K samples of the input (default 1)")
     p.add_argument("--input-shape", default=None, help="for dynamic dims, e.g. 1,3,48,192")
     p.add_argument("--workers", type=int, default=1, metavar="W", help="worker processes")
+    p.add_argument("--threads", type=int, default=1, metavar="T",
+                   help="onnxruntime intra-op threads per worker (default 1; records are "
+                        "the same for any value)")
     p.add_argument("--executor", default="local", help="local (default) or ray (if installed)")
     p.add_argument("--reuse", action=argparse.BooleanOptionalAction, default=True,
                    help="reuse clean activations: run only the graph after the fault "
@@ -107,7 +110,7 @@ def cmd_campaign(args: argparse.Namespace) -> int:
         executor=args.executor, reuse=args.reuse, chunk=args.chunk, progress=progress,
         mitigations=(parse_mitigations(args.mitigations) if args.mitigations is not None
                      else None),
-        tolerance=args.tolerance, report=args.report)
+        tolerance=args.tolerance, report=args.report, threads=args.threads)
     summary = run(opts)
     if args.json:
         print(json.dumps(summary, indent=2))

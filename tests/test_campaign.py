@@ -136,3 +136,17 @@ def test_layer_by_field_strata_with_leveugle_sizes_per_cell(tmp_path, capsys):
     heat = s["by_tensor_field"]
     assert set(heat) == {"fc2.bias", "bn1.var"}
     assert sum(g["faults"] for row in heat.values() for g in row.values()) == s["faults_done"]
+
+
+@pytest.mark.parametrize("target", ["weights", "activations"])
+@pytest.mark.parametrize("model", ["default", "mobilenet_like"])
+def test_intra_op_threads_change_no_record(tmp_path, capsys, target, model):
+    from radiation import testmodels as tm
+
+    extra = [] if model == "default" else [
+        "--model", tm.save(tm.mobilenet_like(size=48), tmp_path / "m.onnx"), "--no-reuse"]
+    campaign(capsys, tmp_path / "t1.db", "--target", target, "--faults", 300, "--seed", 5, *extra)
+    two = campaign(capsys, tmp_path / "t2.db", "--target", target, "--faults", 300, "--seed", 5,
+                   "--threads", 2, *extra)
+    assert two["session"]["threads"] == 2
+    assert records(tmp_path / "t1.db") == records(tmp_path / "t2.db")

@@ -45,6 +45,7 @@ def test_subprocess_errors_are_one_line(tmp_path):
     (["--tensors", "nope"], ["no target tensor named 'nope'"]),
     (["--bits", "9-3"], ["bad --bits"]),
     (["--workers", "0"], ["--workers must be at least 1"]),
+    (["--threads", "0"], ["--threads must be at least 1"]),
     (["--margin", "2"], ["--margin"]),
     (["--samples", "500"], ["--samples 500", "holds 64"]),
     (["--fault", "random", "--stratum", "bit"], ["random-word fault"]),

@@ -58,6 +58,7 @@ class Options:
     mitigations: list[str] | None = None
     tolerance: str | None = None
     report: str | None = None
+    threads: int = 1
 
 
 def file_sha256(path: str | Path) -> str:
@@ -99,6 +100,8 @@ def _validate(o: Options) -> None:
         raise OrbnodeError(f"--span must be at least 1, got {o.span}")
     if o.samples is not None and o.samples < 1:
         raise OrbnodeError(f"--samples must be at least 1, got {o.samples}")
+    if o.threads < 1:
+        raise OrbnodeError(f"--threads must be at least 1, got {o.threads}")
     if o.workers < 1:
         raise OrbnodeError(f"--workers must be at least 1, got {o.workers}")
     if o.chunk < 1:
@@ -346,7 +349,8 @@ def execute(store: CampaignStore, engine, o: Options, cfg: dict) -> dict:  # noq
                     inputs=store.inputs(), live=dict(engine.live),
                     fingerprint=store.population["fingerprint"],
                     mitigations=tuple(store.mitigations),
-                    tolerance=Tolerance.parse(cfg.get("tolerance")))
+                    tolerance=Tolerance.parse(cfg.get("tolerance")), threads=o.threads)
+    engine.set_threads(o.threads)  # worker 0 runs on the campaign process's engine
     planned, done = store.planned(), store.done()
     remaining = planned - done
     rates, counts = Rates(), Counter()
@@ -391,7 +395,8 @@ def execute(store: CampaignStore, engine, o: Options, cfg: dict) -> dict:  # noq
     store.update_session(session, faults_run=ran, wall_s=wall, stats=stats, finished=True)
     if bar is not None:
         bar.close()
-    return {"id": session, "executor": o.executor, "workers": o.workers, "reuse": reuse,
+    return {"id": session, "executor": o.executor, "workers": o.workers, "threads": o.threads,
+            "reuse": reuse,
             "faults_run": ran, "wall_s": wall, "resumed": o.resume, **stats}
 
 

@@ -50,6 +50,7 @@ class WorkSpec:
     fingerprint: str
     mitigations: tuple[str, ...] = ("none",)
     tolerance: Tolerance | None = None
+    threads: int = 1  # onnxruntime intra-op threads per worker
 
 
 class FaultResult(NamedTuple):
@@ -113,7 +114,7 @@ class TrialRunner:
         if engine is None:
             # Liveness was verified by the parent on the same model, level and options;
             # re-probing in every worker would cost one inference per weight each.
-            engine = Engine(spec.model, threads=1, input_shape=spec.input_shape,
+            engine = Engine(spec.model, threads=spec.threads, input_shape=spec.input_shape,
                             level=spec.level, verify_liveness=False)
             engine.live.update(spec.live)
         self.engine = engine
