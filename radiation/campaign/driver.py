@@ -416,7 +416,7 @@ def run(o: Options) -> dict:
     _validate(o)
     store, engine, lock = resume(o) if o.resume else start(o)
     try:
-        if len(store.mitigations) > 1 and not store.costs():
+        if store.mitigations != ["none"] and not store.costs():
             measure_costs(store, engine)
         session = execute(store, engine, o, store.config)
         summary = summarize(store, confidence=o.confidence, margin=o.margin, session=session)

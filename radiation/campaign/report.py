@@ -167,7 +167,7 @@ def sections(store: CampaignStore, s: dict, figures: dict[str, Path]) -> list[Se
                   str(g["faults"])] for name, g in s["strata"].items()]
     out.append(plan)
     rates = Section("Outcome rates", [
-        f"Unmitigated ({next(iter(s['mitigations']))}) outcomes with {conf} intervals; "
+        f"Outcomes under `{next(iter(s['mitigations']))}` with {conf} intervals; "
         f"method: {s['sdc_rate']['method'] if s['sdc_rate'] else '–'}."],
         ["outcome", "count", "rate", f"{conf} interval"])
     for k in OUTCOMES:
