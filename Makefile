@@ -30,7 +30,7 @@ lint: install
 	$(VENV)/bin/ruff check .
 
 # A new database (and report) per run: a second `make campaign` never finds an old one.
-CAMPAIGN = out/campaign-$(shell date +%Y%m%d-%H%M%S)
+CAMPAIGN := out/campaign-$(shell date +%Y%m%d-%H%M%S)
 campaign: install
 	mkdir -p out
 	$(VENV)/bin/orbnode campaign --target weights --db $(CAMPAIGN).sqlite --workers 2 \
