@@ -29,8 +29,12 @@ bench: install
 lint: install
 	$(VENV)/bin/ruff check .
 
+# A new database (and report) per run: a second `make campaign` never finds an old one.
+CAMPAIGN := out/campaign-$(shell date +%Y%m%d-%H%M%S)
 campaign: install
-	$(VENV)/bin/orbnode campaign --target weights --db out/campaign.sqlite --workers 2
+	mkdir -p out
+	$(VENV)/bin/orbnode campaign --target weights --db $(CAMPAIGN).sqlite --workers 2 \
+		--report $(CAMPAIGN)-report
 
 flash: install
 	$(VENV)/bin/orbnode flash --board $(BOARD) --out out/bundle-$(BOARD)

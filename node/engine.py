@@ -161,8 +161,14 @@ def weight_array(tensor: onnx.TensorProto) -> np.ndarray:
     return np.ascontiguousarray(numpy_helper.to_array(tensor)).copy()
 
 
-def ortvalue_for(arr: np.ndarray, elem_type: int) -> ort.OrtValue:
-    """Wrap ``arr`` (no copy) as an OrtValue of ONNX element type ``elem_type``."""
+def ortvalue_for(arr: np.ndarray, elem_type: int | None = None) -> ort.OrtValue:
+    """Wrap ``arr`` (no copy) as an OrtValue of ONNX element type ``elem_type``.
+
+    The one place OrtValues over live buffers are made (weights, fault patches, bound
+    trial buffers). Default type: from the dtype (bfloat16 needs it said explicitly).
+    """
+    if elem_type is None and arr.dtype.name == "bfloat16":
+        elem_type = TensorProto.BFLOAT16
     if elem_type == TensorProto.BFLOAT16:
         return ort.OrtValue.ortvalue_from_numpy_with_onnx_type(arr, TensorProto.BFLOAT16)
     return ort.OrtValue.ortvalue_from_numpy(arr)
@@ -325,8 +331,7 @@ class Engine:
         so = self.session_options(threads or self.threads or 1)
         keep = []
         for name, arr in (extra or {}).items():
-            elem = TensorProto.BFLOAT16 if arr.dtype.name == "bfloat16" else 0
-            value = ortvalue_for(arr, elem)
+            value = ortvalue_for(arr)
             keep.append(value)
             so.add_initializer(name, value)
         try:

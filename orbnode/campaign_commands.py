@@ -42,8 +42,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "--margin/--confidence, per stratum)")
     p.add_argument("--seed", type=int, default=None, help="plan seed (default 0)")
     p.add_argument("--stratum", default=None,
-                   help="none (default: uniform over bits), tensor, bit or field; "
-                        "--faults are shared equally between strata")
+                   help="none (default: uniform over bits), tensor, bit or field, or a product "
+                        "such as tensor,field or tensor,bit (one stratum per cell, each with "
+                        "its own Leveugle size); --faults are shared equally between strata")
     p.add_argument("--tensors", type=_names, default=None, metavar="A,B",
                    help="restrict the population to these tensors")
     p.add_argument("--bits", default=None, metavar="SPEC",
@@ -57,6 +58,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="spread faults over the first K samples of the input (default 1)")
     p.add_argument("--input-shape", default=None, help="for dynamic dims, e.g. 1,3,48,192")
     p.add_argument("--workers", type=int, default=1, metavar="W", help="worker processes")
+    p.add_argument("--threads", type=int, default=1, metavar="T",
+                   help="onnxruntime intra-op threads per worker (default 1; records are "
+                        "the same for any value)")
     p.add_argument("--executor", default="local", help="local (default) or ray (if installed)")
     p.add_argument("--reuse", action=argparse.BooleanOptionalAction, default=True,
                    help="reuse clean activations: run only the graph after the fault "
@@ -69,6 +73,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="confidence of the sample size and of every interval (default 0.99)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar on stderr (default: on, off with --json unless a tty)")
+    p.add_argument("--mitigations", default=None, metavar="M,M",
+                   help="run every planned fault under each of these: any of none, scrub, "
+                        "secded, ranges, tmr (default none); the summary compares them")
+    p.add_argument("--tolerance", default=None, metavar="T",
+                   help="tolerable = every output element within T: a number (absolute) or "
+                        "abs=A,rel=R (|y - y0| <= A + R |y0|); default: top-1 unchanged")
+    p.add_argument("--report", default=None, metavar="DIR",
+                   help="write the campaign report (orbnode report) to DIR at the end")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=cmd_campaign)
 
@@ -78,6 +90,7 @@ def cmd_campaign(args: argparse.Namespace) -> int:
     from radiation.campaign.driver import Options, run
     from radiation.campaign.plan import parse_bits
     from radiation.campaign.summary import render
+    from radiation.mitigations.protect import parse_mitigations
 
     if not args.db:
         raise OrbnodeError("give the campaign database with --db FILE")
@@ -94,7 +107,10 @@ def cmd_campaign(args: argparse.Namespace) -> int:
         input=args.input,
         input_shape=parse_shape(args.input_shape) if args.input_shape else None,
         margin=args.margin, confidence=args.confidence, workers=args.workers,
-        executor=args.executor, reuse=args.reuse, chunk=args.chunk, progress=progress)
+        executor=args.executor, reuse=args.reuse, chunk=args.chunk, progress=progress,
+        mitigations=(parse_mitigations(args.mitigations) if args.mitigations is not None
+                     else None),
+        tolerance=args.tolerance, report=args.report, threads=args.threads)
     summary = run(opts)
     if args.json:
         print(json.dumps(summary, indent=2))

@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "orbnode.radiation_commands",
     "orbnode.tensors_commands",
     "orbnode.campaign_commands",
+    "orbnode.report_commands",
     "orbnode.bench_commands",
     "orbnode.ground_commands",
 )

@@ -12,13 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 import onnxruntime as ort
-from onnx import TensorProto
 
-
-def _ortvalue(arr: np.ndarray) -> ort.OrtValue:
-    if arr.dtype.name == "bfloat16":
-        return ort.OrtValue.ortvalue_from_numpy_with_onnx_type(arr, TensorProto.BFLOAT16)
-    return ort.OrtValue.ortvalue_from_numpy(arr)
+from node.engine import ortvalue_for
 
 
 class BoundRun:
@@ -36,12 +31,12 @@ class BoundRun:
         for name, arr in inputs.items():
             if not arr.flags.c_contiguous:
                 raise ValueError(f"bound input {name!r} must be C-contiguous")
-            v = _ortvalue(arr)
+            v = ortvalue_for(arr)
             self._keep.append(v)
             self.io.bind_ortvalue_input(name, v)
         self.outputs = [np.empty_like(like[n], order="C") for n in outputs]
         for name, buf in zip(outputs, self.outputs, strict=True):
-            v = _ortvalue(buf)
+            v = ortvalue_for(buf)
             self._keep.append(v)
             self.io.bind_ortvalue_output(name, v)
         self.call = self._make_call()

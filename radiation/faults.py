@@ -109,7 +109,8 @@ class Injector:
         self.weights = weights
         self.live = live
         self.notes = notes or {}
-        self._words = {n: bits.word_view(a) for n, a in weights.items()
+        # One word view per tensor (public: the trials' fast path reads and writes it).
+        self.words = {n: bits.word_view(a) for n, a in weights.items()
                        if a.dtype.name in bits.SUPPORTED}
         self.active_permanent: list[Fault] = []
 
@@ -137,7 +138,7 @@ class Injector:
     def apply(self, fault: Fault) -> Applied:
         """Apply ``fault`` in place (after :meth:`check`); returns the undo record."""
         self.check(fault)
-        words = self._words[fault.tensor]
+        words = self.words[fault.tensor]
         applied = Applied(fault)
         for i in range(fault.index, fault.index + fault.span_words):
             old = int(words[i])
@@ -151,7 +152,7 @@ class Injector:
         """Write back exactly the words ``applied`` overwrote (stuck-at faults are cleared)."""
         if applied.undone:
             return
-        words = self._words[applied.fault.tensor]
+        words = self.words[applied.fault.tensor]
         for i, old in reversed(applied.saved):
             words[i] = old
         if applied.fault.permanent and applied.fault in self.active_permanent:
@@ -165,7 +166,7 @@ class Injector:
         """
         changed = 0
         for fault in self.active_permanent:
-            words = self._words[fault.tensor]
+            words = self.words[fault.tensor]
             old = int(words[fault.index])
             new = fault.new_word(old)
             if new != old:
@@ -181,11 +182,11 @@ class Injector:
             self.check(Fault(tensor, index, bit))
         if not (0 <= index < arr.size and 0 <= bit < arr.itemsize * 8):
             bits.check_site(arr, index, bit, name=tensor)
-        words = self._words[tensor]
+        words = self.words[tensor]
         old = int(words[index])
         words[index] = old ^ (1 << bit)
         return old
 
     def restore(self, tensor: str, index: int, word: int) -> None:
         """Put back the word :meth:`flip` returned."""
-        self._words[tensor][index] = word
+        self.words[tensor][index] = word

@@ -206,3 +206,80 @@ def medium_cnn(seed: int = 0) -> onnx.ModelProto:
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     return model
+
+
+def fp16_mlp(seed: int = 0) -> onnx.ModelProto:
+    """An MLP that computes in float16 end to end (input [1,16] fp16, output [1,10] fp16).
+
+    onnxruntime's CPU provider has no float16 kernels for most of these operators and
+    inserts casts to float32 around them, removing the casts between neighbours, so
+    inside the whole graph several intermediate values never get rounded to float16.
+    Captured as graph outputs they are rounded; a graph tail fed with them then differs
+    from the whole graph (what :mod:`radiation.trials` checks before reusing a cut).
+    """
+    rng = np.random.default_rng(seed)
+    h = np.float16
+    inits = {"w1": (rng.standard_normal((16, 32)) * 0.5).astype(h),
+             "b1": (rng.standard_normal(32) * 0.1).astype(h),
+             "w2": (rng.standard_normal((32, 32)) * 0.3).astype(h),
+             "w3": (rng.standard_normal((32, 10)) * 0.3).astype(h)}
+    mk = helper.make_node
+    nodes = [mk("MatMul", ["x", "w1"], ["h1"]), mk("Add", ["h1", "b1"], ["a1"]),
+             mk("Tanh", ["a1"], ["t1"]), mk("MatMul", ["t1", "w2"], ["h2"]),
+             mk("Sigmoid", ["h2"], ["s2"]), mk("Mul", ["h2", "s2"], ["m2"]),
+             mk("MatMul", ["m2", "w3"], ["y"])]
+    graph = helper.make_graph(
+        nodes, "fp16_mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT16, [1, 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT16, [1, 10])],
+        [numpy_helper.from_array(a, n) for n, a in inits.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model
+
+
+def mobilenet_like(seed: int = 0, *, width: int = 32, blocks: int = 6,
+                   size: int = 96) -> onnx.ModelProto:
+    """A MobileNet-class CNN with random weights, for timing (input [1,3,size,size]).
+
+    A 3×3 stride-2 stem, then ``blocks`` depthwise-separable blocks (depthwise 3×3
+    ``Conv`` with ``group`` = channels, ReLU6 as ``Clip(0, 6)``, pointwise 1×1 ``Conv``,
+    ReLU6; every other block strides by 2 and doubles the channels), global average
+    pooling and a linear classifier: the operator mix and parameter layout of
+    MobileNet v1 (Howard et al. 2017), scaled down to run on a small board.
+    """
+    rng = np.random.default_rng(seed)
+    f = np.float32
+    mk = helper.make_node
+    inits: dict[str, np.ndarray] = {
+        "relu6.lo": np.array(0.0, f), "relu6.hi": np.array(6.0, f)}
+    nodes = []
+
+    def conv(x: str, y: str, cin: int, cout: int, k: int, stride: int, group: int) -> None:
+        fan_in = cin // group * k * k
+        w = rng.standard_normal((cout, cin // group, k, k)) * np.sqrt(2.0 / fan_in)
+        inits[y + ".w"], inits[y + ".b"] = w.astype(f), (rng.standard_normal(cout) * 0.05).astype(f)
+        pad = k // 2
+        nodes.append(mk("Conv", [x, y + ".w", y + ".b"], [y + ".c"], group=group,
+                        strides=[stride, stride], pads=[pad, pad, pad, pad]))
+        nodes.append(mk("Clip", [y + ".c", "relu6.lo", "relu6.hi"], [y]))
+
+    conv("x", "stem", 3, width, 3, 2, 1)
+    x, c = "stem", width
+    for b in range(blocks):
+        stride, cout = (2, 2 * c) if b % 2 == 1 else (1, c)
+        conv(x, f"b{b}.dw", c, c, 3, stride, c)
+        conv(f"b{b}.dw", f"b{b}.pw", c, cout, 1, 1, 1)
+        x, c = f"b{b}.pw", cout
+    nodes.append(mk("GlobalAveragePool", [x], ["gap"]))
+    nodes.append(mk("Flatten", ["gap"], ["flat"]))
+    inits["fc.w"] = (rng.standard_normal((10, c)) * 0.1).astype(f)
+    inits["fc.b"] = (rng.standard_normal(10) * 0.05).astype(f)
+    nodes.append(mk("Gemm", ["flat", "fc.w", "fc.b"], ["logits"], transB=1))
+    graph = helper.make_graph(
+        nodes, "mobilenet_like",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, size, size])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 10])],
+        [numpy_helper.from_array(a, n) for n, a in inits.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model

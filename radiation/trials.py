@@ -1,23 +1,32 @@
-"""Fault trials: apply one fault, infer, classify against the golden output, undo.
+"""Fault trials: apply one fault, infer, judge against the golden output, undo.
 
-Outcome classes (per trial):
-
-``masked``     every output bit-identical to the golden run;
-``tolerable``  outputs differ but the top-1 class of every batch row is unchanged;
-``sdc``        silent data corruption: some top-1 class changed, outputs finite;
-``due``        detected unrecoverable error: non-finite outputs or a failed run
-               (a simple output check catches these, so they are not silent).
+The outcome classes and the judging are :mod:`radiation.outcome`'s (one classifier).
 
 Weight trials flip the live buffer in place (no rebuild), run, and restore the exact
 word. Activation trials use a ScatterND patch fed the faulty word. With ``reuse=True``
 both run only the graph tail after the fault, fed by clean activations captured once
 per input. Sessions are bound once to their buffers (:mod:`radiation.bound`), so the
-single-bit fast path (:meth:`trial`) costs little more than the inference itself.
+single-bit fast path costs little more than the inference itself.
+
+The public fast path, shared by benchmarks, campaigns and ``orbnode inject``:
+
+``seu(tensor)``     a callable ``(index, bit) -> outputs | None`` that flips one bit,
+                    runs and restores (``None``: the run failed, a DUE);
+``each(sites, judge)``  the one flip–run–restore loop: ``judge(outputs)`` per site;
+``run_many`` / ``verdicts``  that loop with :meth:`Golden.classify` / :meth:`Golden.verdict`;
+``run_fault(fault)``  any fault kind, the exact general path (outputs copied).
+
+Reuse is exact or not used: the first time a cut is needed for an input, the tail fed
+with the captured clean activations must reproduce the whole graph's golden outputs
+bit for bit. Where it does not (an fp16 graph in which onnxruntime keeps some
+intermediate values in float32 across inserted casts, which the captured fp16 tensor
+cannot carry; non-deterministic kernels) the trials use the whole graph for that cut
+and list it in :attr:`reuse_fallbacks`.
 """
 
 from __future__ import annotations
 
-import math
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
@@ -25,66 +34,22 @@ from radiation import bits
 from radiation.activations import ActivationInjector, point_patch_model
 from radiation.bound import BoundRun
 from radiation.faults import Fault, Injector
+from radiation.outcome import OUTCOMES, Golden, Tolerance, Verdict
 
-OUTCOMES = ("masked", "tolerable", "sdc", "due")
+__all__ = ["OUTCOMES", "ActivationTrials", "Golden", "WeightTrials", "classify"]
 
-
-class Golden:
-    """Golden outputs of one input, pre-digested so that classifying is cheap.
-
-    Classification runs once per trial, so its common cases (one small float output)
-    take a path in plain Python that costs well under a microsecond.
-    """
-
-    def __init__(self, outputs: list[np.ndarray]) -> None:
-        self.outputs = [np.array(o, copy=True) for o in outputs]
-        self.raw = [np.ascontiguousarray(o).tobytes() for o in outputs]
-        first = np.asarray(outputs[0])
-        top1 = first.reshape(first.shape[0], -1).argmax(axis=1) if first.ndim else None
-        self.top1 = None if top1 is None else top1.tolist()
-        self._raw0 = self.raw[0]
-        self._small = (len(outputs) == 1 and first.dtype.kind == "f" and first.size <= 256
-                       and self.top1 is not None)
-
-    def classify(self, faulty: list[np.ndarray] | None) -> str:
-        """The outcome class of ``faulty`` outputs (``None``: the run failed)."""
-        if faulty is None:
-            return "due"
-        if self._small:
-            first = faulty[0]
-            if first.tobytes() == self._raw0:
-                return "masked"
-            vals = first.ravel().tolist()
-            # A NaN or inf makes the sum non-finite; a finite sum proves all finite.
-            if not math.isfinite(sum(vals)) and not all(map(math.isfinite, vals)):
-                return "due"
-            top1 = self.top1
-            if len(top1) == 1:
-                return "tolerable" if vals.index(max(vals)) == top1[0] else "sdc"
-            width = len(vals) // len(top1)
-            for r, want in enumerate(top1):
-                row = vals[r * width:(r + 1) * width]
-                if row.index(max(row)) != want:
-                    return "sdc"
-            return "tolerable"
-        for o, r in zip(faulty, self.raw, strict=True):
-            if o.tobytes() != r:
-                break
-        else:
-            return "masked"
-        for o in faulty:
-            if o.dtype.kind == "f" and not np.isfinite(o).all():
-                return "due"
-        if self.top1 is None:
-            return "sdc"
-        first = faulty[0]
-        top1 = first.reshape(first.shape[0], -1).argmax(axis=1).tolist()
-        return "tolerable" if top1 == self.top1 else "sdc"
+Outputs = list[np.ndarray]
+SeuCall = Callable[[int, int], "Outputs | None"]
 
 
 def classify(golden: list[np.ndarray], faulty: list[np.ndarray] | None) -> str:
-    """Outcome class of ``faulty`` against ``golden`` (see the module docstring)."""
+    """Outcome class of ``faulty`` against ``golden`` (see :mod:`radiation.outcome`)."""
     return Golden(golden).classify(faulty)
+
+
+def _same(outs: Outputs, golden: Golden) -> bool:
+    return all(np.ascontiguousarray(o).tobytes() == r
+               for o, r in zip(outs, golden.raw, strict=True))
 
 
 class _TailRun:
@@ -128,9 +93,12 @@ class _PatchRun:
     TABLE_LIMIT = 1 << 20
 
     def __init__(self, acts: ActivationInjector, tensor: str, x: np.ndarray,
-                 golden: dict[str, np.ndarray]) -> None:
+                 golden: dict[str, np.ndarray],
+                 transform: Callable[[object], object] | None = None) -> None:
         arr = golden[tensor]
         model, idx_name, upd_name = point_patch_model(acts.engine.model, tensor, arr)
+        if transform is not None:  # e.g. range restriction, applied after the patch
+            model = transform(model)
         self.idx = np.zeros((1, arr.ndim), np.int64)
         self.upd = np.ascontiguousarray(arr.reshape(-1)[:1]).copy()
         self.upd_words = memoryview(bits.word_view(self.upd))
@@ -162,181 +130,222 @@ class _PatchRun:
         return self.call(index, word)
 
 
-class WeightTrials:
-    """Flip, infer, classify, restore — on the engine's live session, for one input.
+class _Trials:
+    """What weight and activation trials share: the golden outputs and the one loop."""
 
-    :meth:`trial` is one trial; :meth:`run_many` runs a list of single-bit sites in a
-    tight loop (what a campaign calls). Bound to ``engine.session`` as it is at
-    construction (thread count included).
+    golden: Golden
+    reuse_fallbacks: set[str]
+
+    def seu(self, tensor: str) -> SeuCall:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def each(self, sites: Iterable[tuple[str, int, int]],
+             judge: Callable[[Outputs | None], object]) -> list:
+        """Single-bit trials ``(tensor, index, bit)`` in order; ``judge(outputs)`` each.
+
+        The word is restored before the next trial, also when a run fails (a failed
+        run gives ``None``, a DUE, not a crash of the campaign).
+        """
+        calls = self._calls
+        out = []
+        append = out.append
+        for tensor, index, bit in sites:
+            call = calls.get(tensor) or self.seu(tensor)
+            append(judge(call(index, bit)))
+        return out
+
+    def run_many(self, sites: Iterable[tuple[str, int, int]]) -> list[str]:
+        """Outcome classes of single-bit trials (what a benchmark loop calls)."""
+        return self.each(sites, self.golden.classify)
+
+    def verdicts(self, sites: Iterable[tuple[str, int, int]]) -> list[Verdict]:
+        """Full verdicts of single-bit trials (what a campaign stores)."""
+        return self.each(sites, self.golden.verdict)
+
+    def trial(self, tensor: str, index: int, bit: int) -> str:
+        """One single-bit trial; the word is restored before returning."""
+        return self.run_many([(tensor, index, bit)])[0]
+
+
+class WeightTrials(_Trials):
+    """Flip, infer, judge, restore — on the engine's live session, for one input.
+
+    Bound to ``engine.session`` as it is at construction (thread count included).
     """
 
-    def __init__(self, engine, x: np.ndarray, *, reuse: bool = False) -> None:  # noqa: ANN001
+    def __init__(self, engine, x: np.ndarray, *, reuse: bool = False,  # noqa: ANN001
+                 tolerance: Tolerance | None = None) -> None:
         self.engine = engine
         self.x = np.array(x, copy=True, order="C")
         self.injector = Injector.from_engine(engine)
         self.reuse = reuse
         outs = engine.run(self.x)
-        self.golden = Golden(outs)
+        self.golden = Golden(outs, tolerance)
         self._clean = BoundRun(engine.session, {engine.input_name: self.x}, engine.output_names,
                                dict(zip(engine.output_names, outs, strict=True)))
-        self._tails: dict[str, object] = {}
+        self._runs: dict[str, Callable[[], Outputs]] = {}
+        self._calls: dict[str, SeuCall] = {}
+        self.reuse_fallbacks: set[str] = set()
         if reuse:
             self.acts = ActivationInjector(engine)
             self.golden_acts = self.acts.golden(self.x)
         # Live weights only (the injector's rule): a memoryview of the words (its items
-        # are plain ints, several times cheaper to read and write than numpy scalars),
-        # the element count and the word width.
-        self._sites = {n: (memoryview(w), w.size, w.itemsize * 8)
-                       for n, w in self.injector._words.items() if engine.live.get(n, False)}
+        # are plain ints, several times cheaper to read and write than numpy scalars).
+        self.words = {n: memoryview(w) for n, w in self.injector.words.items()
+                      if engine.live.get(n, False)}
 
-    def clean(self) -> list[np.ndarray]:
+    def clean(self) -> Outputs:
         """One clean inference on the same session and binding (the rate to compare with)."""
         return self._clean()
 
-    def _runner(self, tensor: str):  # noqa: ANN202
-        if not self.reuse:
-            return self._clean
-        r = self._tails.get(tensor)
-        if r is None:
-            r = self._tails[tensor] = _TailRun(self.acts, tensor, self.golden_acts).call
-        return r
+    def runner(self, tensor: str) -> Callable[[], Outputs]:
+        """Runs the graph a fault in ``tensor`` needs: its exact tail, or the whole graph."""
+        run = self._runs.get(tensor)
+        if run is None:
+            run = self._clean.call
+            if self.reuse:
+                tail = _TailRun(self.acts, tensor, self.golden_acts).call
+                if _same(tail(), self.golden):
+                    run = tail
+                else:
+                    self.reuse_fallbacks.add(tensor)
+            self._runs[tensor] = run
+        return run
 
-    def _site(self, tensor: str, index: int, bit: int) -> tuple:
-        site = self._sites.get(tensor)
-        if site is None or not (0 <= index < site[1] and 0 <= bit < site[2]):
-            self.injector.check(Fault(tensor, index, bit))  # raises the clear error
-        return site
+    def seu(self, tensor: str) -> SeuCall:
+        """``(index, bit) -> outputs | None``: flip one bit of ``tensor``, run, restore."""
+        call = self._calls.get(tensor)
+        if call is not None:
+            return call
+        words = self.words.get(tensor)
+        if words is None:
+            self.injector.check(Fault(tensor, 0, 0))  # raises the clear error
+        run, n, width, check = self.runner(tensor), len(words), words.itemsize * 8, \
+            self.injector.check
 
-    def trial(self, tensor: str, index: int, bit: int) -> str:
-        """One single-bit trial; the weight is restored exactly before returning."""
-        return self.run_many([(tensor, index, bit)])[0]
-
-    def run_many(self, sites: list[tuple[str, int, int]]) -> list[str]:
-        """Single-bit trials ``(tensor, index, bit)`` in order; one outcome each.
-
-        Each weight word is restored before the next trial, also when a run fails
-        (a failed run is a ``due`` outcome, not a crash of the campaign).
-        """
-        table, classify = self._sites, self.golden.classify
-        raw0 = self.golden._raw0 if self.golden._small else None  # masked: no call at all
-        whole = None if self.reuse else self._clean.call
-        outcomes: list[str] = []
-        append = outcomes.append
-        for tensor, index, bit in sites:
-            site = table.get(tensor)
-            if site is None or not (0 <= index < site[1] and 0 <= bit < site[2]):
-                site = self._site(tensor, index, bit)
-            words = site[0]
-            run = whole or self._tails.get(tensor) or self._runner(tensor)
+        def call(index: int, bit: int) -> Outputs | None:
+            if not (0 <= index < n and 0 <= bit < width):
+                check(Fault(tensor, index, bit))  # raises the clear error
             old = words[index]
             words[index] = old ^ (1 << bit)
             try:
-                try:
-                    out = run()
-                except Exception:
-                    out = None
-                if out is not None and out[0].tobytes() == raw0:
-                    append("masked")
-                else:
-                    append(classify(out))
+                return run()
+            except Exception:
+                return None
             finally:
                 words[index] = old
-        return outcomes
 
-    def run_fault(self, fault: Fault) -> tuple[str, list[np.ndarray] | None]:
+        self._calls[tensor] = call
+        return call
+
+    def outputs_now(self, tensor: str) -> Outputs | None:
+        """A copy of the outputs for the weights as they are now (a fault in ``tensor``
+        applied by the caller); ``None`` if the run fails."""
+        try:
+            return [o.copy() for o in self.runner(tensor)()]
+        except Exception:
+            return None
+
+    def run_fault(self, fault: Fault) -> tuple[str, Outputs | None]:
         """Any fault kind: apply, infer, undo; returns the outcome and a copy of the outputs."""
         applied = self.injector.apply(fault)
         try:
-            try:
-                out = [o.copy() for o in self._runner(fault.tensor)()]
-            except Exception:
-                out = None
+            out = self.outputs_now(fault.tensor)
         finally:
             self.injector.undo(applied)
         return self.golden.classify(out), out
 
 
-class ActivationTrials:
+class ActivationTrials(_Trials):
     """Transient activation faults for one input: ScatterND patch or graph tail.
 
     Group trials by target tensor (a campaign does): each target has its own patched
-    (or tail) session, built on first use and cached.
+    (or tail) session, built on first use and cached. The golden outputs are the
+    whole graph's (``engine.run``), which every path must reproduce.
     """
 
-    def __init__(self, engine, x: np.ndarray, *, reuse: bool = False) -> None:  # noqa: ANN001
+    def __init__(self, engine, x: np.ndarray, *, reuse: bool = False,  # noqa: ANN001
+                 tolerance: Tolerance | None = None) -> None:
         self.engine = engine
         self.x = np.array(x, copy=True, order="C")
         self.reuse = reuse
         self.acts = ActivationInjector(engine)
         self.golden_acts = self.acts.golden(self.x)
-        self.golden = Golden([self.golden_acts[o] for o in engine.output_names])
-        self._words = {t: memoryview(bits.word_view(a)) for t, a in self.golden_acts.items()
-                       if a.dtype.name in bits.SUPPORTED and a.dtype.name != "bfloat16"}
+        self.golden = Golden(engine.run(self.x), tolerance)
+        self.words = {t: memoryview(bits.word_view(a)) for t, a in self.golden_acts.items()
+                      if a.dtype.name in bits.SUPPORTED and a.dtype.name != "bfloat16"}
         self._clean = BoundRun(engine.session, {engine.input_name: self.golden_acts[
             engine.input_name]}, engine.output_names, self.golden_acts)
-        self._runs: dict[str, object] = {}
+        self._calls: dict[str, SeuCall] = {}
+        self._tail_ok: dict[str, bool] = {}
+        self.reuse_fallbacks: set[str] = set()
 
-    def clean(self) -> list[np.ndarray]:
+    def clean(self) -> Outputs:
         """One clean inference on the engine's session, bound like the trials."""
         return self._clean()
 
-    def _runner(self, tensor: str):  # noqa: ANN202
-        r = self._runs.get(tensor)
-        if r is None:
-            if self.reuse or tensor == self.engine.input_name:
-                tail = _TailRun(self.acts, tensor, self.golden_acts)
-                words = self._words[tensor]
-                # An output tensor is returned as the flipped golden array itself: copy it
-                # before the flip is put back.
-                copy = tensor in self.engine.output_names
+    def uses_tail(self, tensor: str) -> bool:
+        """Whether faults in ``tensor`` run on the graph tail (exact) or the patched graph."""
+        if tensor == self.engine.input_name:
+            return True  # the whole graph from the (faulty) input: nothing to patch
+        if not self.reuse:
+            return False
+        ok = self._tail_ok.get(tensor)
+        if ok is None:
+            ok = self._tail_ok[tensor] = _same(
+                self.acts.tail_outputs(tensor, self.golden_acts), self.golden)
+            if not ok:
+                self.reuse_fallbacks.add(tensor)
+        return ok
 
-                def r(index: int, word: int, tail=tail, words=words,  # noqa: ANN001, ANN202
-                      copy=copy):
-                    # flip the golden value in place for the tail, put it back after
-                    old = words[index]
-                    words[index] = word
-                    try:
-                        return [o.copy() for o in tail()] if copy else tail()
-                    finally:
-                        words[index] = old
-            else:
-                r = _PatchRun(self.acts, tensor, self.x, self.golden_acts).call
-            self._runs[tensor] = r
-        return r
+    def seu(self, tensor: str) -> SeuCall:
+        """``(index, bit) -> outputs | None``: flip one bit of the computed ``tensor``, run."""
+        call = self._calls.get(tensor)
+        if call is not None:
+            return call
+        words = self.words.get(tensor)
+        if words is None:
+            self.acts.check(Fault(tensor, 0, 0), self.golden_acts)  # raises
+        n, width = len(words), words.itemsize * 8
+        check, golden_acts = self.acts.check, self.golden_acts
+        if self.uses_tail(tensor):
+            tail = _TailRun(self.acts, tensor, golden_acts)
+            # An output tensor comes back as the flipped golden array itself: copy it
+            # before the flip is put back.
+            copy = tensor in self.engine.output_names
 
-    def trial(self, tensor: str, index: int, bit: int) -> str:
-        """One single-bit activation trial (exact flip of the computed value)."""
-        return self.run_many([(tensor, index, bit)])[0]
+            def run(index: int, word: int) -> Outputs:
+                old = words[index]
+                words[index] = word  # flip the golden value in place for the tail
+                try:
+                    return [o.copy() for o in tail()] if copy else tail()
+                finally:
+                    words[index] = old
+        else:
+            run = _PatchRun(self.acts, tensor, self.x, golden_acts).call
 
-    def run_many(self, sites: list[tuple[str, int, int]]) -> list[str]:
-        """Single-bit activation trials ``(tensor, index, bit)``; one outcome each."""
-        table, classify = self._words, self.golden.classify
-        raw0 = self.golden._raw0 if self.golden._small else None
-        outcomes: list[str] = []
-        append = outcomes.append
-        for tensor, index, bit in sites:
-            words = table.get(tensor)
-            if words is None or not (0 <= index < len(words) and 0 <= bit < words.itemsize * 8):
-                self.acts.check(Fault(tensor, index, bit), self.golden_acts)  # raises
-            run = self._runs.get(tensor) or self._runner(tensor)
+        def call(index: int, bit: int) -> Outputs | None:
+            if not (0 <= index < n and 0 <= bit < width):
+                check(Fault(tensor, index, bit), golden_acts)  # raises
             try:
-                out = run(index, words[index] ^ (1 << bit))
+                return run(index, words[index] ^ (1 << bit))
             except Exception:
-                out = None
-            if out is not None and out[0].tobytes() == raw0:
-                append("masked")
-            else:
-                append(classify(out))
-        return outcomes
+                return None
 
-    def run_fault(self, fault: Fault) -> tuple[str, list[np.ndarray] | None]:
-        """Any fault kind; returns the outcome and the outputs."""
+        self._calls[tensor] = call
+        return call
+
+    def fault_outputs(self, fault: Fault) -> Outputs | None:
+        """Faulty outputs of any fault kind (``None``: the run failed)."""
         self.acts.check(fault, self.golden_acts)  # a bad site is the user's error, not a DUE
         try:
-            if self.reuse:
-                out = self.acts.run_tail(fault, self.golden_acts)
-            else:
-                out = self.acts.run_patched(self.x, fault, self.golden_acts)
+            if self.uses_tail(fault.tensor):
+                return self.acts.run_tail(fault, self.golden_acts)
+            return self.acts.run_patched(self.x, fault, self.golden_acts)
         except Exception:
-            out = None
+            return None
+
+    def run_fault(self, fault: Fault) -> tuple[str, Outputs | None]:
+        """Any fault kind; returns the outcome and the outputs."""
+        out = self.fault_outputs(fault)
         return self.golden.classify(out), out

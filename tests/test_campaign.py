@@ -9,7 +9,7 @@ import sqlite3
 import pytest
 
 from orbnode.cli import main
-from radiation.trials import OUTCOMES
+from radiation.outcome import OUTCOMES
 
 
 def campaign(capsys, db, *args) -> dict:
@@ -69,15 +69,25 @@ def test_exponent_msb_flips_are_rarely_masked_mantissa_lsb_mostly(tmp_path, caps
     assert o["masked"] / n > 0.6 and o["sdc"] == 0
 
 
-def test_two_workers_give_the_same_records_as_one(tmp_path, capsys):
+def test_two_workers_give_the_same_records_as_one(tmp_path, capsys, monkeypatch):
+    from radiation.campaign.executors.local import LocalExecutor
+
     one = campaign(capsys, tmp_path / "w1.db", "--faults", 600, "--seed", 3, "--chunk", 64)
+    # Start the process at once and let it keep its queued chunks, so that it surely
+    # runs some: its records must equal those of the in-process run.
+    monkeypatch.setattr(LocalExecutor, "STARTUP_S", 0.0)
+    monkeypatch.setattr(LocalExecutor, "STEAL", False)
     two = campaign(capsys, tmp_path / "w2.db", "--faults", 600, "--seed", 3, "--chunk", 64,
                    "--workers", 2)
-    # Whichever worker process ran which chunk (a fast one may run them all), the
-    # records of spawned workers equal those of the in-process run.
-    assert two["session"]["workers"] == 2 and two["session"]["workers_seen"] >= 1
+    assert two["session"]["workers"] == 2 and two["session"]["workers_seen"] == 2
     assert records(tmp_path / "w1.db") == records(tmp_path / "w2.db")
     assert one["outcomes"] == two["outcomes"]
+
+
+def test_a_short_campaign_does_not_wait_for_worker_start_up(tmp_path, capsys):
+    # 300 faults take worker 0 a fraction of a second: no process is worth starting.
+    s = campaign(capsys, tmp_path / "s.db", "--faults", 300, "--workers", 2)
+    assert s["complete"] and s["session"]["workers_seen"] == 1
 
 
 @pytest.mark.parametrize("target", ["weights", "activations"])
@@ -111,3 +121,32 @@ def test_text_summary(tmp_path, capsys):
                  "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "200 planned, 200 done" in out and "SDC rate" in out and "by tensor" in out
+
+
+def test_layer_by_field_strata_with_leveugle_sizes_per_cell(tmp_path, capsys):
+    s = campaign(capsys, tmp_path / "p.db", "--stratum", "tensor,field",
+                 "--tensors", "fc2.bias,bn1.var", "--margin", 0.1)
+    need = s["sample_size"]["faults_needed_per_stratum"]
+    assert list(need) == ["fc2.bias × sign", "fc2.bias × exponent", "fc2.bias × mantissa",
+                          "bn1.var × sign", "bn1.var × exponent", "bn1.var × mantissa"]
+    assert s["faults_planned"] == s["faults_done"] == sum(need.values())
+    assert all(s["strata"][k]["faults"] == n for k, n in need.items())
+    assert "Kish" in s["rates"]["sdc"]["method"]
+    # The heat map table: tensor × field counts add up to the outcomes.
+    heat = s["by_tensor_field"]
+    assert set(heat) == {"fc2.bias", "bn1.var"}
+    assert sum(g["faults"] for row in heat.values() for g in row.values()) == s["faults_done"]
+
+
+@pytest.mark.parametrize("target", ["weights", "activations"])
+@pytest.mark.parametrize("model", ["default", "mobilenet_like"])
+def test_intra_op_threads_change_no_record(tmp_path, capsys, target, model):
+    from radiation import testmodels as tm
+
+    extra = [] if model == "default" else [
+        "--model", tm.save(tm.mobilenet_like(size=48), tmp_path / "m.onnx"), "--no-reuse"]
+    campaign(capsys, tmp_path / "t1.db", "--target", target, "--faults", 300, "--seed", 5, *extra)
+    two = campaign(capsys, tmp_path / "t2.db", "--target", target, "--faults", 300, "--seed", 5,
+                   "--threads", 2, *extra)
+    assert two["session"]["threads"] == 2
+    assert records(tmp_path / "t1.db") == records(tmp_path / "t2.db")

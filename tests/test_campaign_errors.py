@@ -45,6 +45,7 @@ def test_subprocess_errors_are_one_line(tmp_path):
     (["--tensors", "nope"], ["no target tensor named 'nope'"]),
     (["--bits", "9-3"], ["bad --bits"]),
     (["--workers", "0"], ["--workers must be at least 1"]),
+    (["--threads", "0"], ["--threads must be at least 1"]),
     (["--margin", "2"], ["--margin"]),
     (["--samples", "500"], ["--samples 500", "holds 64"]),
     (["--fault", "random", "--stratum", "bit"], ["random-word fault"]),
@@ -93,3 +94,36 @@ def test_databases_that_are_not_to_be_touched(tmp_path, capsys):
     capsys.readouterr()
     assert main(["campaign", "--db", str(done), "--faults", "20"]) == 2
     one_line(capsys.readouterr().err, "already holds a campaign", "--resume")
+
+
+@pytest.mark.parametrize("args,words", [
+    (["--seed", "-1"], ["--seed must be non-negative"]),
+    (["--tolerance", "abc"], ["bad --tolerance 'abc'"]),
+    (["--tolerance", "rel=-1"], ["bad --tolerance"]),
+    (["--mitigations", "none,prayer"], ["unknown --mitigations 'prayer'"]),
+    (["--stratum", "tensor,layer"], ["unknown --stratum 'layer'"]),
+    (["--stratum", "tensor,tensor"], ["unknown --stratum"]),
+])
+def test_bad_values_of_issue_12(tmp_path, capsys, args, words):
+    assert main(["campaign", "--db", str(tmp_path / "c.db"), *args]) == 2
+    one_line(capsys.readouterr().err, "orbnode campaign: error:", *words)
+    assert not (tmp_path / "c.db").exists()
+
+
+@pytest.mark.parametrize("args,words", [
+    (["--seed", "-1"], ["--seed must be non-negative"]),
+    (["--tolerance", "x"], ["bad --tolerance"]),
+    (["--mitigation", "prayer"], ["unknown --mitigation 'prayer'"]),
+])
+def test_inject_bad_values(capsys, args, words):
+    assert main(["inject", "--tensor", "fc2.bias", "--index", "0", "--bit", "3", *args]) == 2
+    one_line(capsys.readouterr().err, "orbnode inject: error:", *words)
+
+
+def test_seed_minus_one_in_a_subprocess_is_one_line(tmp_path):
+    for cmd in (["campaign", "--db", tmp_path / "s.db"],
+                ["inject", "--tensor", "fc2.bias", "--index", "0", "--bit", "3"]):
+        res = orbnode(*cmd, "--seed", "-1")
+        assert res.returncode == 2
+        one_line(res.stderr, "--seed must be non-negative")
+    assert not (tmp_path / "s.db").exists()

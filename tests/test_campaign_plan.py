@@ -15,8 +15,7 @@ from node.errors import OrbnodeError
 from radiation import bits
 from radiation.campaign import stats
 from radiation.campaign.plan import allocate, build_strata, make_plan, parse_bits
-from radiation.campaign.runner import Compare, max_abs_diff, top1
-from radiation.trials import Golden
+from radiation.outcome import Golden, max_abs_diff, top1
 
 DTYPES = ["float32", "float16", "bfloat16", "int8", "uint8", "int32", "float64"]
 
@@ -147,7 +146,7 @@ def test_leveugle_sample_size_and_intervals():
 def test_compare_fast_path_matches_the_numpy_definitions(shape):
     rng = np.random.default_rng(0)
     golden = [rng.standard_normal(shape).astype(np.float32)]
-    cmp_ = Compare(Golden(golden))
+    cmp_ = Golden(golden)
     assert cmp_.fast == (len(shape) >= 2)
     cases = [golden[0].copy()]
     for _ in range(300):
@@ -161,7 +160,7 @@ def test_compare_fast_path_matches_the_numpy_definitions(shape):
     cases.append(inf)
     seen = Counter()
     for out in cases:
-        outcome, diff, changed, digest = cmp_([out])
+        outcome, diff, changed, digest = cmp_.verdict([out])
         seen[outcome] += 1
         assert outcome == Golden(golden).classify([out])
         if outcome == "masked":
@@ -171,4 +170,25 @@ def test_compare_fast_path_matches_the_numpy_definitions(shape):
         assert diff == ref or (diff is None and ref is None)
         assert changed == int(top1(out) != top1(golden[0]))
     assert seen["masked"] and seen["tolerable"] and seen["due"]
-    assert cmp_(None) == ("due", None, None, None)
+    assert cmp_.verdict(None) == ("due", None, None, None)
+
+
+def test_product_strata_cells_partition_the_population():
+    rng = np.random.default_rng(0)
+    arrays = {"a": rng.standard_normal(6).astype(np.float32),
+              "b": rng.standard_normal(4).astype(np.float16)}
+    whole = build_strata(arrays, "none")[0].population
+    for by in ("tensor,field", "tensor,bit", "field,tensor"):
+        strata = build_strata(arrays, by)
+        assert sum(s.population for s in strata) == whole
+        sites = [site for s in strata for site in s.locate(np.arange(s.population))]
+        assert len(sites) == len(set(sites)) == whole  # every site in exactly one cell
+    names = [s.name for s in build_strata(arrays, "tensor,field")]
+    assert names == ["a × sign", "a × exponent", "a × mantissa",
+                     "b × sign", "b × exponent", "b × mantissa"]
+    cells = build_strata(arrays, "tensor,bit")
+    assert len(cells) == 32 + 16 and cells[0].name == "a × bit 0"
+    pops = [s.population for s in build_strata(arrays, "tensor,field")]
+    assert pops == [6, 6 * 8, 6 * 23, 4, 4 * 5, 4 * 10]
+    alloc = allocate(pops, None, margin=0.05, confidence=0.99)
+    assert alloc == [stats.leveugle_sample_size(p, 0.05, 0.99) for p in pops]

@@ -16,8 +16,8 @@ import pytest
 
 from orbnode.cli import main
 from radiation.campaign.replay import inject_argv, write_inputs
-from radiation.campaign.runner import digest
 from radiation.campaign.store import CampaignStore
+from radiation.outcome import digest
 
 
 def _pick(db, per_class: int) -> list[int]:

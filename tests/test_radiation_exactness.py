@@ -284,7 +284,7 @@ def test_trial_fast_paths_equal_the_exact_references(level):
     for fault in sample_faults(acts, 25, np.random.default_rng(9)):
         ref = at.acts.run_patched(at.x, fault, at.golden_acts)
         run = _PatchRun(at.acts, fault.tensor, at.x, at.golden_acts)
-        word = fault.new_word(int(at._words[fault.tensor][fault.index]))
+        word = fault.new_word(int(at.words[fault.tensor][fault.index]))
         assert _same(run(fault.index, word), ref), fault
         assert at.trial(fault.tensor, fault.index, fault.bit) == at.golden.classify(ref)
     wt = WeightTrials(engine, x)

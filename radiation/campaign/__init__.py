@@ -5,8 +5,8 @@
 ``runner``     the worker side: one engine, chunks of faults in, records out
 ``executors``  backends chosen by name: ``local`` (processes), ``ray`` (if installed)
 ``driver``     start or resume a campaign, run it, record the session
-``stats``      Leveugle et al. 2009 sample sizes, Wilson intervals
-``summary``    counts, rates and per-stratum / tensor / bit / field breakdowns
+``stats``      Leveugle et al. 2009 sample sizes, Wilson intervals (Kish-weighted for strata)
+``summary``    counts, rates, per-stratum / tensor / bit / field breakdowns, mitigations
+``report``     the review report: Markdown, HTML, PNG figures, CSV and Parquet exports
 ``replay``     the ``orbnode inject`` command line that reproduces one record
-``commands``   ``orbnode campaign``
 """

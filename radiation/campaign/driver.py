@@ -23,7 +23,8 @@ from node.errors import OrbnodeError
 from radiation import bits as bitops
 from radiation.campaign import plan as planning
 from radiation.campaign.executors import executor_class, open_executor
-from radiation.campaign.runner import TARGETS, WorkSpec, population
+from radiation.campaign.plan import PlannedFault
+from radiation.campaign.runner import TARGETS, ChunkResult, WorkSpec, population
 from radiation.campaign.store import CampaignStore, probe
 
 
@@ -54,6 +55,10 @@ class Options:
     reuse: bool = True
     chunk: int = 256
     progress: bool = True
+    mitigations: list[str] | None = None
+    tolerance: str | None = None
+    report: str | None = None
+    threads: int = 1
 
 
 def file_sha256(path: str | Path) -> str:
@@ -71,6 +76,18 @@ def array_sha256(arr: np.ndarray) -> str:
 
 
 def _validate(o: Options) -> None:
+    from radiation.mitigations.protect import parse_mitigations
+    from radiation.outcome import Tolerance
+
+    if o.seed is not None and o.seed < 0:
+        raise OrbnodeError(f"--seed must be non-negative, got {o.seed}")
+    Tolerance.parse(o.tolerance)
+    if o.mitigations is not None:
+        parse_mitigations(",".join(o.mitigations) or ",")
+    if o.stratum is not None:
+        planning.parse_stratum(o.stratum)
+    if o.report is not None and Path(o.report).exists() and not Path(o.report).is_dir():
+        raise OrbnodeError(f"--report {o.report} exists and is not a directory")
     if not Path(o.db).parent.is_dir():
         raise OrbnodeError(f"--db {o.db}: directory {Path(o.db).parent} does not exist")
     if o.faults is not None and o.faults <= 0:
@@ -83,6 +100,8 @@ def _validate(o: Options) -> None:
         raise OrbnodeError(f"--span must be at least 1, got {o.span}")
     if o.samples is not None and o.samples < 1:
         raise OrbnodeError(f"--samples must be at least 1, got {o.samples}")
+    if o.threads < 1:
+        raise OrbnodeError(f"--threads must be at least 1, got {o.threads}")
     if o.workers < 1:
         raise OrbnodeError(f"--workers must be at least 1, got {o.workers}")
     if o.chunk < 1:
@@ -181,6 +200,7 @@ def start(o: Options) -> tuple[CampaignStore, object, object]:
         "input_sha256": array_sha256(inputs),
         "input_shape": list(engine.input_shape) if o.input_shape else None,
         "margin": o.margin, "confidence": o.confidence,
+        "mitigations": o.mitigations or ["none"], "tolerance": _tolerance_text(o.tolerance),
     }
     pop_info = {
         "fingerprint": planning.fingerprint(arrays),
@@ -201,6 +221,13 @@ def start(o: Options) -> tuple[CampaignStore, object, object]:
     return store, engine, lock
 
 
+def _tolerance_text(text: str | None) -> str | None:
+    from radiation.outcome import Tolerance
+
+    t = Tolerance.parse(text)
+    return None if t is None else str(t)
+
+
 def _mismatch(o: Options, cfg: dict) -> str | None:
     """The first plan-defining option given on resume that differs from the campaign.
 
@@ -211,7 +238,8 @@ def _mismatch(o: Options, cfg: dict) -> str | None:
     given = {"target": o.target, "level": o.level, "fault": o.fault, "span": o.span,
              "faults": o.faults, "seed": o.seed, "stratum": o.stratum, "tensors": o.tensors,
              "bits": o.bits, "field": o.field, "samples": o.samples,
-             "input_shape": list(o.input_shape) if o.input_shape else None}
+             "input_shape": list(o.input_shape) if o.input_shape else None,
+             "mitigations": o.mitigations, "tolerance": _tolerance_text(o.tolerance)}
     for key, value in given.items():
         if value is not None and value != cfg.get(key):
             return f"--{key.replace('_', '-')} {value} (the campaign has {cfg.get(key)})"
@@ -255,13 +283,13 @@ def resume(o: Options) -> tuple[CampaignStore, object, object]:
     return CampaignStore.open(o.db), engine, lock
 
 
-def chunked(rows: Iterable[tuple], size: int) -> Iterator[list[tuple]]:
-    """Consecutive fault rows sharing an input and a tensor, at most ``size`` per chunk."""
-    cur: list[tuple] = []
+def chunked(faults: Iterable[PlannedFault], size: int) -> Iterator[list[PlannedFault]]:
+    """Consecutive planned faults sharing an input and a tensor, at most ``size`` per chunk."""
+    cur: list[PlannedFault] = []
     key = None
     append = cur.append
-    for row in rows:
-        k = (row[7], row[1])
+    for row in faults:
+        k = (row.input_id, row.tensor)
         if cur and (k != key or len(cur) >= size):
             yield cur
             cur = []
@@ -272,39 +300,57 @@ def chunked(rows: Iterable[tuple], size: int) -> Iterator[list[tuple]]:
         yield cur
 
 
+@dataclass
+class WorkerTime:
+    """One worker's faults and clean inferences, and the seconds each took."""
+
+    faults: int = 0
+    trial_s: float = 0.0
+    clean_n: int = 0
+    clean_s: float = 0.0
+
+
 class Rates:
     """Per-worker fault and clean-inference timings, summed into campaign rates."""
 
     def __init__(self) -> None:
-        self.w: dict[str, list[float]] = {}  # worker -> [faults, trial_s, clean_n, clean_s]
+        self.w: dict[str, WorkerTime] = {}
+        self.fallbacks: set[str] = set()
 
-    def add(self, r) -> None:  # noqa: ANN001 - ChunkResult
-        acc = self.w.setdefault(r.worker, [0, 0.0, 0, 0.0])
-        acc[0] += len(r.results)
-        acc[1] += r.trial_s
-        acc[2] += r.clean_n
-        acc[3] += r.clean_s
+    def add(self, r: ChunkResult, faults: int) -> None:
+        acc = self.w.setdefault(r.worker, WorkerTime())
+        self.fallbacks.update(r.reuse_fallbacks)
+        acc.faults += faults
+        acc.trial_s += r.trial_s
+        acc.clean_n += r.clean_n
+        acc.clean_s += r.clean_s
 
     def stats(self, faults_run: int, wall_s: float) -> dict:
-        fr = sum(a[0] / a[1] for a in self.w.values() if a[1] > 0)
-        cr = sum(a[2] / a[3] for a in self.w.values() if a[3] > 0)
+        fr = sum(a.faults / a.trial_s for a in self.w.values() if a.trial_s > 0)
+        cr = sum(a.clean_n / a.clean_s for a in self.w.values() if a.clean_s > 0)
         return {
             "faults_per_s": faults_run / wall_s if wall_s > 0 and faults_run else None,
             "worker_faults_per_s": fr or None,
             "clean_inferences_per_s": cr or None,
             "fault_rate_over_clean_rate": fr / cr if fr and cr else None,
             "workers_seen": len(self.w),
+            "reuse_fallbacks": sorted(self.fallbacks),
         }
 
 
 def execute(store: CampaignStore, engine, o: Options, cfg: dict) -> dict:  # noqa: ANN001
     """Run every fault without a result; returns this session's record."""
+    from radiation.outcome import Tolerance
+
     reuse = o.reuse
     session = store.begin_session(o.executor, o.workers, reuse)
     spec = WorkSpec(model=cfg["model"], level=cfg["level"],
                     input_shape=tuple(engine.input_shape), target=cfg["target"], reuse=reuse,
                     inputs=store.inputs(), live=dict(engine.live),
-                    fingerprint=store.population["fingerprint"])
+                    fingerprint=store.population["fingerprint"],
+                    mitigations=tuple(store.mitigations),
+                    tolerance=Tolerance.parse(cfg.get("tolerance")), threads=o.threads)
+    engine.set_threads(o.threads)  # worker 0 runs on the campaign process's engine
     planned, done = store.planned(), store.done()
     remaining = planned - done
     rates, counts = Rates(), Counter()
@@ -319,13 +365,16 @@ def execute(store: CampaignStore, engine, o: Options, cfg: dict) -> dict:  # noq
     try:
         if remaining:
             with open_executor(o.executor, spec, o.workers, engine=engine) as ex:
-                for res in ex.map(chunked(store.remaining(), o.chunk)):
-                    ran += store.record(res.results, session)
-                    rates.add(res)
-                    counts.update(r[1] for r in res.results)
+                for res in ex.map(chunked(store.remaining(), o.chunk), remaining=remaining):
+                    new = store.record(res.results, session)
+                    ran += new
+                    rates.add(res, sum(r.mitigation == spec.mitigations[0]
+                                       for r in res.results))
+                    counts.update(r.outcome for r in res.results
+                                  if r.mitigation == spec.mitigations[0])
                     now = time.perf_counter()
                     if bar is not None:
-                        bar.update(len(res.results))
+                        bar.update(new)
                     if now - last > 0.2:
                         last = now
                         store.update_session(session, faults_run=ran, wall_s=now - t0,
@@ -346,8 +395,18 @@ def execute(store: CampaignStore, engine, o: Options, cfg: dict) -> dict:  # noq
     store.update_session(session, faults_run=ran, wall_s=wall, stats=stats, finished=True)
     if bar is not None:
         bar.close()
-    return {"id": session, "executor": o.executor, "workers": o.workers, "reuse": reuse,
+    return {"id": session, "executor": o.executor, "workers": o.workers, "threads": o.threads,
+            "reuse": reuse,
             "faults_run": ran, "wall_s": wall, "resumed": o.resume, **stats}
+
+
+def measure_costs(store: CampaignStore, engine) -> None:  # noqa: ANN001
+    """Time each mitigation beside a plain inference on the first input; store it."""
+    from radiation.mitigations.protect import Kit
+
+    inputs = store.inputs()
+    kit = Kit(engine, store.mitigations, inputs)
+    store.record_costs(kit.costs(np.ascontiguousarray(inputs[:engine.input_shape[0]])))
 
 
 def run(o: Options) -> dict:
@@ -357,8 +416,15 @@ def run(o: Options) -> dict:
     _validate(o)
     store, engine, lock = resume(o) if o.resume else start(o)
     try:
+        if store.mitigations != ["none"] and not store.costs():
+            measure_costs(store, engine)
         session = execute(store, engine, o, store.config)
-        return summarize(store, confidence=o.confidence, margin=o.margin, session=session)
+        summary = summarize(store, confidence=o.confidence, margin=o.margin, session=session)
+        if o.report is not None:
+            from radiation.campaign.report import write_report
+
+            write_report(store, o.report, summary=summary)
+        return summary
     finally:
         store.close()
         if lock is not None:  # after SQLite's own fds: see _lock

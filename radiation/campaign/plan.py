@@ -15,7 +15,9 @@ tensor with twice the bits is hit twice as often (the unbiased campaign of
 which is what Leveugle's finite-population sample size assumes.
 
 Strata (``by``): ``none`` (one stratum), ``tensor``, ``bit`` (start-bit position) or
-``field`` (sign / exponent / mantissa, or sign / magnitude for integers).
+``field`` (sign / exponent / mantissa, or sign / magnitude for integers), or a product
+of these, e.g. ``tensor,field``: one stratum per cell (``conv1.weight × exponent``),
+each with its own Leveugle sample size when ``--faults`` is not given.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from radiation.faults import KINDS
 from radiation.sampling import _allowed_bits
 
 STRATA = ("none", "tensor", "bit", "field")
+DIMENSIONS = ("tensor", "bit", "field")
 FIELDS = ("sign", "exponent", "mantissa", "magnitude")
 
 
@@ -154,43 +157,58 @@ def _parts(arrays: dict[str, np.ndarray], *, tensors: Iterable[str] | None,
     return parts
 
 
+def parse_stratum(text: str) -> tuple[str, ...]:
+    """``"tensor,field"`` → ``("tensor", "field")``; ``"none"`` → ``()``; else one clear error."""
+    dims = tuple(t.strip() for t in text.split(",") if t.strip())
+    if dims == ("none",):
+        return ()
+    bad = [d for d in dims if d not in DIMENSIONS]
+    if bad or not dims or len(set(dims)) != len(dims):
+        what = bad[0] if bad else text
+        raise OrbnodeError(f"unknown --stratum {what!r}; choose none, or one or more of "
+                           f"{', '.join(DIMENSIONS)} separated by commas (e.g. tensor,field)")
+    return dims
+
+
 def build_strata(arrays: dict[str, np.ndarray], by: str = "none", *,
                  tensors: Iterable[str] | None = None, bits: list[int] | None = None,
                  field: str | None = None, kind: str = "seu", span: int = 1) -> list[Stratum]:
     """The strata of the population ``arrays`` restricted by ``tensors``/``bits``/``field``."""
-    if by not in STRATA:
-        raise OrbnodeError(f"unknown --stratum {by!r}; choose one of {', '.join(STRATA)}")
+    dims = parse_stratum(by)
     if kind not in KINDS:
         raise OrbnodeError(f"unknown --fault {kind!r}; choose one of {', '.join(KINDS)}")
     if field is not None and field not in FIELDS:
         raise OrbnodeError(f"unknown --field {field!r}; choose one of {', '.join(FIELDS)}")
-    if kind == "random" and (by in ("bit", "field") or bits is not None or field is not None):
+    if kind == "random" and ("bit" in dims or "field" in dims or bits is not None
+                             or field is not None):
         raise OrbnodeError("a random-word fault replaces the whole word and has no bit: "
                            "use --stratum none or tensor, without --bits/--field")
     parts = _parts(arrays, tensors=tensors, bits=bits, field=field, kind=kind, span=span)
     if not parts:
         raise OrbnodeError("the requested population contains no fault sites")
-    if by == "none":
-        strata = [Stratum("all", tuple(parts))]
-    elif by == "tensor":
-        strata = [Stratum(p.tensor, (p,)) for p in parts]
-    elif by == "bit":
-        positions = sorted({b for p in parts for b in p.bits})
-        strata = [Stratum(f"bit {b}", tuple(Part(p.tensor, p.dtype, p.words, (b,))
-                                            for p in parts if b in p.bits))
-                  for b in positions]
-    else:
-        strata = []
-        for f in FIELDS:
-            sub = []
-            for p in parts:
-                dt = _dtype(p.dtype)
-                mine = tuple(b for b in p.bits if bitops.bit_field(dt, b) == f)
-                if mine:
-                    sub.append(Part(p.tensor, p.dtype, p.words, mine))
-            if sub:
-                strata.append(Stratum(f, tuple(sub)))
-    return strata
+    if not dims:
+        return [Stratum("all", tuple(parts))]
+    order = {p.tensor: k for k, p in enumerate(parts)}
+    cells: dict[tuple, list[Part]] = {}
+    for p in parts:
+        dt = _dtype(p.dtype)
+        mine: dict[tuple, list[int]] = {}
+        for b in p.bits:
+            key = tuple(p.tensor if d == "tensor" else b if d == "bit" else bitops.bit_field(dt, b)
+                        for d in dims)
+            mine.setdefault(key, []).append(b)
+        for key, bs in mine.items():
+            cells.setdefault(key, []).append(Part(p.tensor, p.dtype, p.words, tuple(bs)))
+
+    def rank(key: tuple) -> tuple:
+        return tuple(order[k] if d == "tensor" else k if d == "bit" else FIELDS.index(k)
+                     for d, k in zip(dims, key, strict=True))
+
+    def name(key: tuple) -> str:
+        return " × ".join(f"bit {k}" if d == "bit" else str(k)
+                          for d, k in zip(dims, key, strict=True))
+
+    return [Stratum(name(k), tuple(cells[k])) for k in sorted(cells, key=rank)]
 
 
 def _dtype(name: str) -> np.dtype:

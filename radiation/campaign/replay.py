@@ -22,8 +22,10 @@ def write_inputs(store: CampaignStore, path: str | Path) -> Path:
     return p
 
 
-def inject_argv(store: CampaignStore, fault_id: int, input_file: str | Path) -> list[str]:
-    """``orbnode inject`` arguments (without the program name) for record ``fault_id``."""
+def inject_argv(store: CampaignStore, fault_id: int, input_file: str | Path,
+                mitigation: str = "none") -> list[str]:
+    """``orbnode inject`` arguments (without the program name) for record ``fault_id``
+    under ``mitigation``."""
     cfg = store.config
     f = store.fault(fault_id)
     argv = ["inject", "--model", cfg["model"], "--level", cfg["level"],
@@ -32,6 +34,10 @@ def inject_argv(store: CampaignStore, fault_id: int, input_file: str | Path) -> 
             "--input", str(input_file), "--sample", str(f.input_id)]
     if f.word is not None:
         argv += ["--word", hex(f.word)]
+    if mitigation != "none":
+        argv += ["--mitigation", mitigation]
+    if cfg.get("tolerance"):
+        argv += ["--tolerance", cfg["tolerance"]]
     if cfg.get("input_shape"):
         argv += ["--input-shape", ",".join(map(str, cfg["input_shape"]))]
     return argv

@@ -13,8 +13,16 @@ with ``p = 0.5`` when nothing is known (the worst case). For N → ∞ this is
 Intervals on a rate are Wilson score intervals from :func:`scipy.stats.binomtest`
 (a library, not a hand-rolled formula): they stay inside [0, 1] and behave at 0 or
 a handful of events, where the normal interval does not. A stratified campaign's
-whole-population rate weights each stratum by its share of the fault sites; its
-interval is the normal one of that weighted estimator (no Wilson form exists).
+whole-population rate weights each stratum by its share of the fault sites. Its
+interval is the Wilson score interval of that weighted rate with Kish's effective
+sample size ``n_eff = 1 / Σ (W_h² / n_h)`` (Kish, *Survey Sampling*, 1965; the
+approach of Korn & Graubard, "Confidence intervals for proportions with small
+expected number of positive counts estimated from survey data", Survey Methodology
+24, 1998, with Wilson's form instead of Clopper–Pearson's). Unlike the normal
+interval of the weighted estimator, whose variance is zero when no stratum saw an
+event, it never has zero width: with no events its upper bound is the Wilson bound
+of ``n_eff`` trials (``n_eff`` equals ``n`` under proportional allocation). No finite
+population correction is applied, which makes it conservative.
 """
 
 from __future__ import annotations
@@ -61,24 +69,37 @@ def wilson(k: int, n: int, confidence: float) -> tuple[float, float] | None:
     return float(ci.low), float(ci.high)
 
 
+STRATIFIED_METHOD = "stratified (population-weighted), Wilson score with Kish effective n"
+
+
+def wilson_score(p: float, n: float, confidence: float) -> tuple[float, float]:
+    """Wilson score interval of a proportion ``p`` observed over ``n`` (possibly
+    fractional, an effective sample size) trials:
+
+        centre = (p + z²/2n) / (1 + z²/n),
+        half   = z / (1 + z²/n) · √(p(1 − p)/n + z²/4n²)
+    """
+    z = quantile(confidence)
+    z2n = z * z / n
+    centre = (p + z2n / 2.0) / (1.0 + z2n)
+    half = z / (1.0 + z2n) * math.sqrt(p * (1.0 - p) / n + z2n / (4.0 * n))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
 def stratified(parts: list[tuple[int, int, int]], confidence: float
                ) -> tuple[float, float, float] | None:
     """Whole-population rate from strata ``(events, trials, population)``, with its interval.
 
-    Each stratum's rate is weighted by its population share; the variance is
-    ``Σ W² p (1 - p) / n`` with the finite-population correction. Strata without
-    trials are skipped (their weight is not known to the estimate): None if none ran.
+    Each stratum's rate is weighted by its population share; the interval is the
+    Wilson score interval at Kish's effective sample size (module docstring), named
+    by :data:`STRATIFIED_METHOD`. Strata without trials are skipped (their weight is
+    not known to the estimate): None if none ran.
     """
     done = [(k, n, pop) for k, n, pop in parts if n > 0]
     if not done:
         return None
     total = sum(pop for _, _, pop in done)
-    rate = var = 0.0
-    for k, n, pop in done:
-        w = pop / total
-        p = k / n
-        fpc = (pop - n) / (pop - 1) if pop > 1 else 0.0
-        rate += w * p
-        var += w * w * p * (1.0 - p) / n * max(fpc, 0.0)
-    half = quantile(confidence) * math.sqrt(var)
-    return rate, max(0.0, rate - half), min(1.0, rate + half)
+    rate = sum(pop / total * k / n for k, n, pop in done)
+    n_eff = 1.0 / sum((pop / total) ** 2 / n for _, n, pop in done)
+    lo, hi = wilson_score(rate, n_eff, confidence)
+    return rate, min(lo, rate), max(hi, rate)

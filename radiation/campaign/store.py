@@ -9,12 +9,17 @@ and ``INSERT OR IGNORE`` to make writing a result idempotent. Layout:
 ``strata``    id, name, population (fault sites), planned faults.
 ``faults``    the plan: id, tensor, idx (flat C-order element index), bit (0 = LSB),
               kind, span, word (hex, ``random`` faults only), input_id, stratum, field.
-``results``   fault_id (primary key: a fault has at most one result), outcome,
-              max_abs_diff (max |faulty − golden| of the first output, NULL when no
-              element is finite or the run failed), top1_changed, output_digest
-              (blake2b-64 of the faulty outputs' bytes; NULL when masked, i.e. equal
-              to the golden outputs), session.
+``results``   (fault_id, mitigation) (primary key: a fault has at most one result per
+              mitigation), outcome, max_abs_diff (max |faulty − golden| of the first
+              output, NULL when no element is finite or the run failed), top1_changed,
+              output_digest (blake2b-64 of the faulty outputs' bytes; NULL when masked,
+              i.e. equal to the golden outputs), detail (what the mitigation did), session.
+``mitigations`` one row per mitigation compared: measured seconds per inference, ratio
+              to ``none``, memory overhead in bytes, what was timed.
 ``sessions``  one row per run or resume of the campaign: executor, workers, rates.
+
+A fault's results under every mitigation are written in the same transaction, so a
+fault is done exactly when it has a result under the campaign's first mitigation.
 
 The plan and the campaign row are written in one transaction, so a database either
 holds a whole plan or none. Results are committed in small batches (one chunk of
@@ -30,13 +35,15 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
 from node.errors import OrbnodeError
 from radiation.campaign.plan import PlannedFault, Stratum
+from radiation.campaign.runner import FaultResult
 
-FORMAT = 1
+FORMAT = 2
 
 _SCHEMA = """
 CREATE TABLE campaign (
@@ -68,12 +75,22 @@ CREATE TABLE faults (
     field TEXT NOT NULL
 );
 CREATE TABLE results (
-    fault_id INTEGER PRIMARY KEY REFERENCES faults(id),
+    fault_id INTEGER NOT NULL REFERENCES faults(id),
+    mitigation TEXT NOT NULL,
     outcome TEXT NOT NULL,
     max_abs_diff REAL,
     top1_changed INTEGER,
     output_digest TEXT,
-    session INTEGER
+    detail TEXT NOT NULL DEFAULT '',
+    session INTEGER,
+    PRIMARY KEY (fault_id, mitigation)
+);
+CREATE TABLE mitigations (
+    name TEXT PRIMARY KEY,
+    seconds_per_inference REAL,
+    time_ratio REAL,
+    overhead_bytes INTEGER,
+    note TEXT
 );
 CREATE TABLE sessions (
     id INTEGER PRIMARY KEY,
@@ -88,7 +105,15 @@ CREATE TABLE sessions (
 );
 """
 
-ResultRow = tuple  # (fault_id, outcome, max_abs_diff, top1_changed, output_digest)
+
+
+class StratumRow(NamedTuple):
+    """A row of the ``strata`` table."""
+
+    id: int
+    name: str
+    population: int
+    planned: int
 
 
 def _now() -> str:
@@ -154,6 +179,7 @@ class CampaignStore:
         self.population: dict = json.loads(row[2])
         self.versions: dict = json.loads(row[3])
         self.created: str = row[4]
+        self.mitigations: list[str] = list(self.config.get("mitigations") or ["none"])
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -172,7 +198,7 @@ class CampaignStore:
             con.execute("PRAGMA journal_mode=WAL")
             con.execute("PRAGMA synchronous=NORMAL")
             con.execute("BEGIN IMMEDIATE")
-            for table in ("results", "faults", "strata", "sessions", "campaign"):
+            for table in ("results", "mitigations", "faults", "strata", "sessions", "campaign"):
                 con.execute(f"DROP TABLE IF EXISTS {table}")  # an empty shell of a killed start
             for statement in _SCHEMA.split(";"):  # not executescript: it would COMMIT
                 if statement.strip():
@@ -229,61 +255,88 @@ class CampaignStore:
         return self.con.execute("SELECT COUNT(*) FROM faults").fetchone()[0]
 
     def done(self) -> int:
-        return self.con.execute("SELECT COUNT(*) FROM results").fetchone()[0]
+        """Faults with a result (under the first mitigation: see the module docstring)."""
+        return self.con.execute("SELECT COUNT(*) FROM results WHERE mitigation = ?",
+                                (self.mitigations[0],)).fetchone()[0]
 
-    def remaining(self, page: int = 50_000) -> Iterator[tuple]:
-        """Faults without a result, in id order, as worker rows ``(id, tensor, index,
-        bit, kind, span, word, input_id)``; read a page at a time, so a plan of
+    @staticmethod
+    def _planned(row: tuple) -> PlannedFault:
+        i, t, x, b, k, s, w, inp, h = row
+        return PlannedFault(i, t, x, b, k, s, None if w is None else int(w, 16), inp, h)
+
+    _FAULT_COLUMNS = ("f.id, f.tensor, f.idx, f.bit, f.kind, f.span, f.word, f.input_id, "
+                      "f.stratum")
+
+    def remaining(self, page: int = 50_000) -> Iterator[PlannedFault]:
+        """Faults without a result, in id order; read a page at a time, so a plan of
         millions of faults is never held in memory at once."""
         last = -1
         while True:
             rows = self.con.execute(
-                "SELECT f.id, f.tensor, f.idx, f.bit, f.kind, f.span, f.word, f.input_id "
-                "FROM faults f LEFT JOIN results r ON r.fault_id = f.id "
+                f"SELECT {self._FAULT_COLUMNS} FROM faults f LEFT JOIN results r "
+                "ON r.fault_id = f.id AND r.mitigation = ? "
                 "WHERE r.fault_id IS NULL AND f.id > ? ORDER BY f.id LIMIT ?",
-                (last, page)).fetchall()
+                (self.mitigations[0], last, page)).fetchall()
             if not rows:
                 return
-            for row in rows:
-                yield row if row[6] is None else (*row[:6], int(row[6], 16), row[7])
+            yield from map(self._planned, rows)
             last = rows[-1][0]
 
     def fault(self, fault_id: int) -> PlannedFault:
-        row = self.con.execute(
-            "SELECT id, tensor, idx, bit, kind, span, word, input_id, stratum FROM faults "
-            "WHERE id = ?", (fault_id,)).fetchone()
+        row = self.con.execute(f"SELECT {self._FAULT_COLUMNS} FROM faults f WHERE f.id = ?",
+                               (fault_id,)).fetchone()
         if row is None:
             raise OrbnodeError(f"no fault {fault_id} in {self.path}")
-        i, t, x, b, k, s, w, inp, h = row
-        return PlannedFault(i, t, x, b, k, s, None if w is None else int(w, 16), inp, h)
+        return self._planned(row)
 
-    def result(self, fault_id: int) -> dict | None:
+    def result(self, fault_id: int, mitigation: str | None = None) -> dict | None:
         row = self.con.execute(
-            "SELECT outcome, max_abs_diff, top1_changed, output_digest FROM results "
-            "WHERE fault_id = ?", (fault_id,)).fetchone()
+            "SELECT outcome, max_abs_diff, top1_changed, output_digest, detail FROM results "
+            "WHERE fault_id = ? AND mitigation = ?",
+            (fault_id, mitigation or self.mitigations[0])).fetchone()
         if row is None:
             return None
         return {"outcome": row[0], "max_abs_diff": row[1],
                 "top1_changed": None if row[2] is None else bool(row[2]),
-                "output_digest": row[3]}
+                "output_digest": row[3], "detail": row[4]}
 
-    def group_counts(self, column: str) -> dict:
-        """``{group: {"planned": n, outcome: count, ...}}`` grouped by a faults column."""
-        if column not in ("tensor", "bit", "field", "stratum", "input_id"):
+    GROUPS = ("tensor", "bit", "field", "stratum", "input_id")
+
+    def group_counts(self, column: str | tuple[str, ...], mitigation: str | None = None) -> dict:
+        """``{group: {"planned": n, outcome: count, ...}}`` grouped by faults column(s)
+        (a tuple of columns gives tuple keys), for one mitigation (default: the first)."""
+        cols = (column,) if isinstance(column, str) else tuple(column)
+        if not cols or any(c not in self.GROUPS for c in cols):
             raise ValueError(column)
+        sel = ", ".join(f"f.{c}" for c in cols)
+        key = (lambda r: r[0]) if len(cols) == 1 else (lambda r: tuple(r[:len(cols)]))
         out: dict = {}
-        for g, n in self.con.execute(f"SELECT {column}, COUNT(*) FROM faults GROUP BY {column}"):
-            out[g] = {"planned": n}
-        for g, outcome, n in self.con.execute(
-                f"SELECT f.{column}, r.outcome, COUNT(*) FROM results r "
-                f"JOIN faults f ON f.id = r.fault_id GROUP BY f.{column}, r.outcome"):
-            out.setdefault(g, {"planned": 0})[outcome] = n
+        for r in self.con.execute(f"SELECT {sel}, COUNT(*) FROM faults f GROUP BY {sel}"):
+            out[key(r)] = {"planned": r[-1]}
+        for r in self.con.execute(
+                f"SELECT {sel}, r.outcome, COUNT(*) FROM results r "
+                f"JOIN faults f ON f.id = r.fault_id WHERE r.mitigation = ? "
+                f"GROUP BY {sel}, r.outcome", (mitigation or self.mitigations[0],)):
+            out.setdefault(key(r), {"planned": 0})[r[-2]] = r[-1]
         return out
 
-    def strata(self) -> list[tuple[int, str, int, int]]:
-        """``(id, name, population, planned)`` of every stratum."""
-        return self.con.execute(
-            "SELECT id, name, population, planned FROM strata ORDER BY id").fetchall()
+    def details(self, mitigation: str) -> dict[str, int]:
+        """How often the mitigation reported each detail (``repaired``, ``corrected``…)."""
+        return dict(self.con.execute(
+            "SELECT detail, COUNT(*) FROM results WHERE mitigation = ? AND detail != '' "
+            "GROUP BY detail ORDER BY detail", (mitigation,)).fetchall())
+
+    def costs(self) -> dict[str, dict]:
+        """Measured cost per mitigation (see :class:`radiation.mitigations.protect.Cost`)."""
+        return {r[0]: {"seconds_per_inference": r[1], "time_ratio": r[2],
+                       "overhead_bytes": r[3], "note": r[4]}
+                for r in self.con.execute("SELECT name, seconds_per_inference, time_ratio, "
+                                          "overhead_bytes, note FROM mitigations")}
+
+    def strata(self) -> list[StratumRow]:
+        """Every stratum, by id."""
+        return [StratumRow(*r) for r in self.con.execute(
+            "SELECT id, name, population, planned FROM strata ORDER BY id")]
 
     def sessions(self) -> list[dict]:
         rows = self.con.execute("SELECT id, started, finished, executor, workers, reuse, "
@@ -292,12 +345,18 @@ class CampaignStore:
                  "workers": r[4], "reuse": bool(r[5]), "faults_run": r[6], "wall_s": r[7],
                  **(json.loads(r[8]) if r[8] else {})} for r in rows]
 
-    def rows(self) -> list[tuple]:
-        """Every result joined with its fault, by id (for comparisons and exports)."""
-        return self.con.execute(
-            "SELECT f.id, f.tensor, f.idx, f.bit, f.kind, f.input_id, r.outcome, "
-            "r.max_abs_diff, r.top1_changed, r.output_digest FROM faults f "
-            "JOIN results r ON r.fault_id = f.id ORDER BY f.id").fetchall()
+    RECORD_COLUMNS = ("fault_id", "mitigation", "tensor", "index", "bit", "kind", "span",
+                      "word", "input_id", "stratum", "field", "outcome", "max_abs_diff",
+                      "top1_changed", "output_digest", "detail")
+
+    def records(self) -> Iterator[tuple]:
+        """Every result joined with its fault, by id then mitigation (exports), in the
+        order of :attr:`RECORD_COLUMNS`."""
+        yield from self.con.execute(
+            "SELECT f.id, r.mitigation, f.tensor, f.idx, f.bit, f.kind, f.span, f.word, "
+            "f.input_id, f.stratum, f.field, r.outcome, r.max_abs_diff, r.top1_changed, "
+            "r.output_digest, r.detail FROM faults f JOIN results r ON r.fault_id = f.id "
+            "ORDER BY f.id, r.mitigation")
 
     # ------------------------------------------------------------------ writing
     def begin_session(self, executor: str, workers: int, reuse: bool) -> int:
@@ -313,19 +372,36 @@ class CampaignStore:
                          (faults_run, wall_s, json.dumps(stats), _now() if finished else None,
                           session))
 
-    def record(self, results: Iterable[ResultRow], session: int) -> int:
-        """Write a batch of results in one transaction; returns how many were new.
+    def record(self, results: Iterable[FaultResult], session: int) -> int:
+        """Write a batch of results in one transaction; returns how many faults were new
+        (counted under the first mitigation).
 
-        Idempotent: a fault that already has a result keeps it (``INSERT OR IGNORE``).
+        Idempotent: a result already there is kept (``INSERT OR IGNORE``).
         """
-        before = self.con.total_changes
+        first = self.mitigations[0]
+        new = 0
         self.con.execute("BEGIN")
         try:
-            self.con.executemany(
-                "INSERT OR IGNORE INTO results VALUES (?, ?, ?, ?, ?, ?)",
-                ((r[0], r[1], r[2], r[3], r[4], session) for r in results))
+            for r in results:
+                cur = self.con.execute(
+                    "INSERT OR IGNORE INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (r.fault_id, r.mitigation, r.outcome, r.max_abs_diff, r.top1_changed,
+                     r.digest, r.detail, session))
+                new += cur.rowcount if r.mitigation == first else 0
             self.con.execute("COMMIT")
         except BaseException:
             self.con.execute("ROLLBACK")
             raise
-        return self.con.total_changes - before
+        return new
+
+    def record_costs(self, costs: Iterable) -> None:  # Iterable[protect.Cost]
+        """Store the measured cost of each mitigation (replacing earlier measurements)."""
+        self.con.execute("BEGIN")
+        try:
+            self.con.executemany("INSERT OR REPLACE INTO mitigations VALUES (?, ?, ?, ?, ?)",
+                                 [(c.name, c.seconds_per_inference, c.time_ratio,
+                                   c.overhead_bytes, c.note) for c in costs])
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise

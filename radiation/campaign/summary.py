@@ -13,16 +13,25 @@ clean-inference rates, timed side by side (summed over workers), and
 ``fault_rate_over_clean_rate`` their ratio. A resume that ran nothing reports the
 last session that did (``rates_from_session``).
 
-Breakdowns per tensor, per bit and per field (and per stratum) are conditional
-rates: "of the faults that hit this tensor, what share became an SDC". With the
-default proportional plan each such group is itself a uniform sample of its sites.
+Breakdowns per tensor, per bit and per field (and per stratum, and the tensor × field
+table of the report's heat map) are conditional rates: "of the faults that hit this
+tensor, what share became an SDC". With the default proportional plan each such
+group is itself a uniform sample of its sites.
+
+Mitigations (``mitigations``): every mitigation ran on the same planned faults; per
+mitigation the outcome counts, SDC and DUE rates with intervals (weighted as the
+main rates), what the mitigation reported (``details``) and its measured cost. The
+top-level counts and rates are those of the first mitigation (normally ``none``).
+
+Reuse (``reuse``): the cuts at which the graph tail did not reproduce the whole
+graph bit for bit, so whole-graph runs were used there (:mod:`radiation.trials`).
 """
 
 from __future__ import annotations
 
 from radiation.campaign import stats
 from radiation.campaign.store import CampaignStore
-from radiation.trials import OUTCOMES
+from radiation.outcome import OUTCOMES
 
 
 def _group(counts: dict, confidence: float) -> dict:
@@ -34,15 +43,16 @@ def _group(counts: dict, confidence: float) -> dict:
             "sdc_rate": sdc / n if n else None, "sdc_ci": list(ci) if ci else None}
 
 
-def _rates(outcomes: dict, done: int, strata: list[dict], confidence: float) -> dict:
+def _rates(outcomes: dict, done: int, strata: list[dict], confidence: float,
+           keys: tuple[str, ...] = OUTCOMES) -> dict:
     out = {}
-    for k in OUTCOMES:
+    for k in keys:
         if len(strata) > 1:
             est = stats.stratified([(s["outcomes"][k], s["faults"], s["population"])
                                     for s in strata], confidence)
             out[k] = (None if est is None else
                       {"rate": est[0], "ci_low": est[1], "ci_high": est[2],
-                       "method": "stratified (population-weighted, normal interval)"})
+                       "method": stats.STRATIFIED_METHOD})
         else:
             ci = stats.wilson(outcomes[k], done, confidence)
             out[k] = (None if ci is None else
@@ -69,11 +79,12 @@ def summarize(store: CampaignStore, *, confidence: float = 0.99, margin: float =
     strata_counts = store.group_counts("stratum")
     by_outcome = {k: sum(g.get(k, 0) for g in strata_counts.values()) for k in OUTCOMES}
     strata = []
-    for sid, name, pop, n_planned in store.strata():
-        g = _group(strata_counts.get(sid, {"planned": n_planned}), confidence)
-        g.update(name=name, population=pop, planned=n_planned,
-                 faults_needed=stats.leveugle_sample_size(pop, margin, confidence),
-                 achieved_margin=stats.achieved_margin(g["faults"], pop, confidence))
+    for st in store.strata():
+        g = _group(strata_counts.get(st.id, {"planned": st.planned}), confidence)
+        g.update(name=st.name, population=st.population, planned=st.planned,
+                 faults_needed=stats.leveugle_sample_size(st.population, margin, confidence),
+                 achieved_margin=stats.achieved_margin(g["faults"], st.population,
+                                                       confidence))
         strata.append(g)
     sites = sum(s["population"] for s in strata)
     rates = _rates(by_outcome, done, strata, confidence)
@@ -83,12 +94,34 @@ def summarize(store: CampaignStore, *, confidence: float = 0.99, margin: float =
         groups = store.group_counts(column)
         return {key(g): _group(c, confidence) for g, c in sorted(groups.items())}
 
+    strata_rows = store.strata()
+    costs = store.costs()
+    mitigations = {}
+    for m in store.mitigations:
+        counts = store.group_counts("stratum", m)
+        per = [dict(_group(counts.get(st.id, {"planned": st.planned}), confidence),
+                    population=st.population) for st in strata_rows]
+        outcomes = {k: sum(g["outcomes"][k] for g in per) for k in OUTCOMES}
+        mitigations[m] = {
+            "faults": sum(g["faults"] for g in per), "outcomes": outcomes,
+            "rates": _rates(outcomes, sum(g["faults"] for g in per), per, confidence,
+                            ("sdc", "due")),
+            "details": store.details(m), "cost": costs.get(m)}
+    fallbacks = sorted({t for se in store.sessions() for t in se.get("reuse_fallbacks") or []})
+    heat = {}
+    for (tensor, fld), c in sorted(store.group_counts(("tensor", "field")).items()):
+        heat.setdefault(tensor, {})[fld] = _group(c, confidence)
+
     return {
         "db": str(store.path),
         "model": cfg["model"], "model_sha256": store.model_sha256,
         "target": cfg["target"], "level": cfg["level"],
         "fault": {"kind": cfg["fault"], "span": cfg["span"]},
         "seed": cfg["seed"], "samples": cfg["samples"], "stratum": cfg["stratum"],
+        "tolerance": cfg.get("tolerance"),
+        "outcome_rule": (f"tolerable: every output element within {cfg['tolerance']} "
+                         "(|y - y0| <= abs + rel |y0|)" if cfg.get("tolerance") else
+                         "tolerable: top-1 class of every row unchanged"),
         "faults_planned": planned, "faults_done": done, "complete": done == planned,
         "outcomes": by_outcome,
         "rates": rates,
@@ -116,6 +149,12 @@ def summarize(store: CampaignStore, *, confidence: float = 0.99, margin: float =
         "by_tensor": table("tensor"),
         "by_bit": table("bit"),
         "by_field": table("field"),
+        "by_tensor_field": heat,
+        "mitigations": mitigations,
+        "reuse": {"fallback_cuts": fallbacks,
+                  "note": ("graph tail exact at every cut used" if not fallbacks else
+                           f"graph tail not bit-exact at {len(fallbacks)} cut(s); whole-graph "
+                           "runs used there")},
     }
 
 
@@ -154,6 +193,27 @@ def render(s: dict, *, width: int = 24) -> str:
             f"{s['worker_faults_per_s'] or 0:,.0f} faults/s vs "
             f"{s['clean_inferences_per_s'] or 0:,.0f} clean inferences/s side by side "
             f"(ratio {s['fault_rate_over_clean_rate'] or 0:.2f})")
+    if s["reuse"]["fallback_cuts"]:
+        lines.append(f"  reuse: {s['reuse']['note']}: " + ", ".join(s["reuse"]["fallback_cuts"]))
+    if s.get("tolerance"):
+        lines.append(f"  outcome rule: {s['outcome_rule']}")
+    if len(s["mitigations"]) > 1:
+        lines.append(f"  {'mitigation':12s} {'masked':>7s} {'tol.':>6s} {'sdc':>5s} {'due':>5s}  "
+                     f"{'SDC rate':>9s} {conf + ' interval':22s} {'DUE rate':>9s}  "
+                     f"{'time':>6s} {'memory':>10s}")
+        for name, m in s["mitigations"].items():
+            mo, r, c = m["outcomes"], m["rates"], m["cost"] or {}
+            sdc_r, due_r = r.get("sdc") or {}, r.get("due") or {}
+            lines.append(
+                f"    {name:10s} {mo['masked']:7d} {mo['tolerable']:6d} {mo['sdc']:5d} "
+                f"{mo['due']:5d}  {_pct(sdc_r.get('rate')):>9s} "
+                f"{_ci([sdc_r['ci_low'], sdc_r['ci_high']]) if sdc_r else '':22s} "
+                f"{_pct(due_r.get('rate')):>9s}  "
+                + (f"{c['time_ratio']:5.2f}x {c['overhead_bytes']:>9,d} B"
+                   if c.get("time_ratio") is not None else ""))
+        lines.append("    time: measured per inference relative to none, side by side; scrub "
+                     "and secded time a full software pass per inference (an upper bound; "
+                     "hardware ECC costs no time)")
     for title, table in (("stratum", s["strata"] if len(s["strata"]) > 1 else {}),
                          ("tensor", s["by_tensor"]), ("field", s["by_field"]),
                          ("bit", s["by_bit"])):

@@ -114,6 +114,25 @@ class Secded:
         self.totals["uncorrectable"] += uncorrectable
         return EccReport(words_checked, corrected, uncorrectable)
 
+    def correct_bytes(self, name: str, start: int, stop: int) -> str:
+        """Decode the 64-bit words covering bytes ``start:stop`` of ``name`` and write
+        single-error corrections back, as a memory controller does on a read.
+
+        Returns the worst status seen: ``"ok"``, ``"corrected"`` or ``"uncorrectable"``
+        (a double error, detected and left as it is). Words outside the range are
+        untouched, so after a fault in this range this equals a full :meth:`check`.
+        """
+        words, stored = self._words(name), self._check[name]
+        worst = "ok"
+        for w in range(start // 8, (stop - 1) // 8 + 1):
+            word = int(words[w])
+            status, fixed = self.decode(word, int(stored[w]))
+            if status == "corrected" and fixed != word:
+                self._write_word(name, w, fixed)
+            if status == "uncorrectable" or (status == "corrected" and worst == "ok"):
+                worst = status
+        return worst
+
     @staticmethod
     def decode(word: int, stored: int) -> tuple[str, int]:
         """Decode one word against its stored check byte: (status, corrected word)."""

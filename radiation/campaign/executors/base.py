@@ -12,7 +12,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 
-from radiation.campaign.runner import ChunkResult, FaultRow, WorkSpec
+from radiation.campaign.plan import PlannedFault
+from radiation.campaign.runner import ChunkResult, WorkSpec
 
 
 class Executor(ABC):
@@ -30,8 +31,12 @@ class Executor(ABC):
         self.engine = engine
 
     @abstractmethod
-    def map(self, chunks: Iterable[list[FaultRow]]) -> Iterator[ChunkResult]:
-        """Run every chunk; yield each result as it completes (any order)."""
+    def map(self, chunks: Iterable[list[PlannedFault]], *,
+            remaining: int | None = None) -> Iterator[ChunkResult]:
+        """Run every chunk; yield each result as it completes (any order).
+
+        ``remaining``: how many faults the chunks hold, when known (a backend may use
+        it to decide whether starting more workers pays off)."""
 
     def close(self) -> None:  # noqa: B027 - optional for backends with nothing to release
         """Stop the workers (called also after an error or an interrupt)."""

@@ -15,14 +15,15 @@ from collections.abc import Iterable, Iterator
 import ray
 
 from radiation.campaign.executors.base import Executor
-from radiation.campaign.runner import ChunkResult, FaultRow, TrialRunner, WorkSpec
+from radiation.campaign.plan import PlannedFault
+from radiation.campaign.runner import ChunkResult, TrialRunner, WorkSpec
 
 
 class _Worker:
     def __init__(self, spec: WorkSpec) -> None:
         self.runner = TrialRunner(spec)
 
-    def run(self, rows: list[FaultRow]) -> ChunkResult:
+    def run(self, rows: list[PlannedFault]) -> ChunkResult:
         return self.runner.run_chunk(rows)
 
 
@@ -40,7 +41,8 @@ class RayExecutor(Executor):
         spec_ref = ray.put(spec)
         self._actors = [actor.remote(spec_ref) for _ in range(workers)]
 
-    def map(self, chunks: Iterable[list[FaultRow]]) -> Iterator[ChunkResult]:
+    def map(self, chunks: Iterable[list[PlannedFault]], *,
+            remaining: int | None = None) -> Iterator[ChunkResult]:
         it = iter(chunks)
         pending: dict = {}
 
