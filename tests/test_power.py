@@ -29,7 +29,8 @@ def test_model_power_rises_with_cpu_use():
     idle = src.read_power_w()
     burn(0.3)
     busy = src.read_power_w()
-    assert board.idle_w <= idle < busy <= board.load_w
+    # power is energy / interval: allow the rounding of that division at the bounds
+    assert board.idle_w - 1e-9 <= idle < busy <= board.load_w + 1e-9
     assert src.kind == "model" and not src.measured
     assert "rpi4" in src.describe()
 
