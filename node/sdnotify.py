@@ -44,6 +44,8 @@ class SystemdNotifier:
         try:
             if self._sock is None:
                 self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+                # Never let a slow reader stall the serve loop: a full queue drops a ping.
+                self._sock.setblocking(False)
             self._sock.sendto(state.encode(), self.address)
         except OSError:
             return False

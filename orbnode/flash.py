@@ -259,9 +259,15 @@ def build_bundle(opts: FlashOptions, log: Log | None = None) -> dict:
     key_path = opts.key_path or DEFAULT_KEY_PATH
     if not key_path.startswith(("/", "@PREFIX@/")):
         raise OrbnodeError(f"--key-path {key_path} must be an absolute path on the board")
+    if opts.wheelhouse is not None and not Path(opts.wheelhouse).is_dir():
+        raise OrbnodeError(f"--wheelhouse {opts.wheelhouse} is not a directory")
     out = Path(opts.out).absolute()
     _check_out(out)
 
+    # Until every wheel is in hand the flash may still be refused (no wheel for the
+    # platform): its progress is held back, so a refusal is the one line it should be.
+    held: list[str] = []
+    final_log, log = log, held.append
     steps = 4 + int(not opts.wheel_only) + int(opts.tarball)
     step = iter(range(1, steps + 1))
     with tempfile.TemporaryDirectory(prefix="orbnode-flash-") as stage_dir:
@@ -282,6 +288,9 @@ def build_bundle(opts: FlashOptions, log: Log | None = None) -> dict:
             deps = download_deps(wheel, stage, python_version, platforms, log,
                                  wheelhouse=opts.wheelhouse)
         # Everything the bundle needs is in hand: only now is anything written at --out.
+        log = final_log
+        for line in held:
+            log(line)
         parent = _make_parent(out)
         try:
             work = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=parent))
