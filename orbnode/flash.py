@@ -37,10 +37,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from node.boards import BoardProfile
 from node.errors import OrbnodeError
 from node.manifest import BUNDLE_FORMAT, BUNDLE_KIND, sha256_file
 from orbnode.flash_wheels import (
     Log,
+    Target,
+    WheelInfo,
     build_wheel,
     check_python_version,
     default_target,
@@ -230,6 +233,66 @@ def _write_tarball(bundle: Path, tar_path: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
+@dataclass(frozen=True)
+class Plan:
+    """What :func:`plan_bundle` resolved from the options: checked, nothing written yet."""
+
+    opts: FlashOptions
+    profile: BoardProfile
+    profile_src: Path
+    shipped_profile: bool  # one of node/boards/*.toml (then the wheel must hold it)
+    target: Target
+    python_version: str
+    platforms: list[str]
+    port: str
+    model_path: Path
+    models: list[tuple[Path, str]]
+    key: BundleKey
+    key_path: str
+    out: Path
+
+
+def plan_bundle(opts: FlashOptions, log: Log) -> Plan:
+    """Check every option and resolve the defaults; raises a one-line OrbnodeError."""
+    from node.boards import BOARD_DIR, load_board
+    from node.models import DEFAULT_MODEL
+
+    profile = load_board(resolve_board(opts.board, log))
+    profile_src = Path(profile.source_path)
+    target = default_target(profile.name)
+    model_path = Path(opts.model) if opts.model else DEFAULT_MODEL
+    models = model_files(model_path)
+    if opts.wheel is not None and not Path(opts.wheel).is_file():
+        raise OrbnodeError(f"wheel not found: {opts.wheel}")
+    if opts.wheel_only and opts.wheelhouse is not None:
+        raise OrbnodeError("--wheel-only and --wheelhouse contradict each other")
+    if opts.wheelhouse is not None and not Path(opts.wheelhouse).is_dir():
+        raise OrbnodeError(f"--wheelhouse {opts.wheelhouse} is not a directory")
+    key_path = opts.key_path or DEFAULT_KEY_PATH
+    if not key_path.startswith(("/", "@PREFIX@/")):
+        raise OrbnodeError(f"--key-path {key_path} must be an absolute path on the board")
+    plan = Plan(
+        opts=opts, profile=profile, profile_src=profile_src,
+        shipped_profile=profile_src.resolve().parent == BOARD_DIR, target=target,
+        python_version=check_python_version(opts.python_version or target.python_version),
+        platforms=list(opts.platforms) or list(target.platforms),
+        port=opts.port or target.port, model_path=model_path, models=models,
+        key=bundle_key(opts.key_file), key_path=key_path, out=Path(opts.out).absolute())
+    _check_out(plan.out)
+    return plan
+
+
+class _Steps:
+    """``[k/n]`` progress lines."""
+
+    def __init__(self, total: int, log: Log) -> None:
+        self.total, self.done, self.log = total, 0, log
+
+    def __call__(self, msg: str) -> None:
+        self.done += 1
+        self.log(f"[{self.done}/{self.total}] {msg}")
+
+
 def build_bundle(opts: FlashOptions, log: Log | None = None) -> dict:
     """Build the bundle directory (and tarball); return its manifest.
 
@@ -238,69 +301,40 @@ def build_bundle(opts: FlashOptions, log: Log | None = None) -> dict:
     scratch directory beside it and renamed into place, so a refused or interrupted
     flash leaves nothing behind and a previous bundle is replaced only by a complete one.
     """
-    from node.boards import BOARD_DIR, load_board
-    from node.models import DEFAULT_MODEL
-    from orbnode.flash_templates import render_install_sh, render_unit
-
     log = log or log_stderr
-    profile = load_board(resolve_board(opts.board, log))
-    profile_src = Path(profile.source_path)
-    target = default_target(profile.name)
-    python_version = check_python_version(opts.python_version or target.python_version)
-    platforms = list(opts.platforms) or list(target.platforms)
-    port = opts.port or target.port
-    model_path = Path(opts.model) if opts.model else DEFAULT_MODEL
-    models = model_files(model_path)
-    if opts.wheel is not None and not Path(opts.wheel).is_file():
-        raise OrbnodeError(f"wheel not found: {opts.wheel}")
-    if opts.wheel_only and opts.wheelhouse is not None:
-        raise OrbnodeError("--wheel-only and --wheelhouse contradict each other")
-    key = bundle_key(opts.key_file)
-    key_path = opts.key_path or DEFAULT_KEY_PATH
-    if not key_path.startswith(("/", "@PREFIX@/")):
-        raise OrbnodeError(f"--key-path {key_path} must be an absolute path on the board")
-    if opts.wheelhouse is not None and not Path(opts.wheelhouse).is_dir():
-        raise OrbnodeError(f"--wheelhouse {opts.wheelhouse} is not a directory")
-    out = Path(opts.out).absolute()
-    _check_out(out)
-
+    plan = plan_bundle(opts, log)
+    out = plan.out
     # Until every wheel is in hand the flash may still be refused (no wheel for the
     # platform): its progress is held back, so a refusal is the one line it should be.
     held: list[str] = []
-    final_log, log = log, held.append
-    steps = 4 + int(not opts.wheel_only) + int(opts.tarball)
-    step = iter(range(1, steps + 1))
+    step = _Steps(4 + int(not opts.wheel_only) + int(opts.tarball), held.append)
     with tempfile.TemporaryDirectory(prefix="orbnode-flash-") as stage_dir:
         stage = Path(stage_dir) / "wheels"
         stage.mkdir()
         if opts.wheel is not None:
-            log(f"[{next(step)}/{steps}] using the wheel {opts.wheel}")
+            step(f"using the wheel {opts.wheel}")
             wheel = stage / Path(opts.wheel).name
             shutil.copy2(opts.wheel, wheel)
         else:
-            log(f"[{next(step)}/{steps}] building the orbnode wheel (pip wheel --no-deps)")
-            wheel = build_wheel(stage, log=log)
-        shipped = profile_src.resolve().parent == BOARD_DIR
-        info = inspect_wheel(wheel, profile_src.name if shipped else None)
+            step("building the orbnode wheel (pip wheel --no-deps)")
+            wheel = build_wheel(stage, log=held.append)
+        info = inspect_wheel(wheel, plan.profile_src.name if plan.shipped_profile else None)
         deps: list[Path] = []
         if not opts.wheel_only:
-            log(f"[{next(step)}/{steps}] gathering the base dependency wheels")
-            deps = download_deps(wheel, stage, python_version, platforms, log,
-                                 wheelhouse=opts.wheelhouse)
+            step("gathering the base dependency wheels")
+            deps = download_deps(wheel, stage, plan.python_version, plan.platforms,
+                                 held.append, wheelhouse=opts.wheelhouse)
         # Everything the bundle needs is in hand: only now is anything written at --out.
-        log = final_log
         for line in held:
             log(line)
+        step.log = log
         parent = _make_parent(out)
         try:
             work = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=parent))
         except OSError as exc:
             raise OrbnodeError(f"cannot write to {parent}: {exc.strerror or exc}") from None
         try:
-            manifest = _assemble(work, out, opts, stage, wheel, info, deps, profile,
-                                 profile_src, models, model_path, key, key_path,
-                                 python_version, platforms, port, target, step, steps, log,
-                                 render_install_sh, render_unit)
+            manifest = _assemble(plan, work, stage, wheel, info, deps, step)
         except OSError as exc:
             raise OrbnodeError(f"cannot write the bundle to {out}: "
                                f"{exc.strerror or exc}") from None
@@ -308,47 +342,48 @@ def build_bundle(opts: FlashOptions, log: Log | None = None) -> dict:
             if work.exists():
                 shutil.rmtree(work, ignore_errors=True)
     _log_contents(out, manifest, opts.tarball, log)
-    if key.fresh:
-        log(f"fresh telecommand key {key.fingerprint} (shown once; keep it for the ground, "
-            f"e.g. orbnode sim --key-file; the board's copy is {KEY_IN_BUNDLE}):")
-        log(f"  {key.text}")
+    if plan.key.fresh:
+        log(f"fresh telecommand key {plan.key.fingerprint} (shown once; keep it for the "
+            f"ground, e.g. orbnode sim --key-file; the board's copy is {KEY_IN_BUNDLE}):")
+        log(f"  {plan.key.text}")
     log(f"bundle ready: {out}" + (f" and {out.name}.tar.gz" if opts.tarball else ""))
     return manifest
 
 
-def _assemble(work: Path, out: Path, opts: FlashOptions, stage: Path, wheel: Path, info,
-              deps: list[Path], profile, profile_src: Path, models, model_path: Path,
-              key: BundleKey, key_path: str, python_version: str, platforms: list[str],
-              port: str, target, step, steps: int, log: Log, render_install_sh,
-              render_unit) -> dict:
+def _assemble(plan: Plan, work: Path, stage: Path, wheel: Path, info: WheelInfo,
+              deps: list[Path], step: _Steps) -> dict:
+    """Fill ``work`` (beside --out), then rename it to --out; returns the manifest."""
+    from orbnode.flash_templates import render_install_sh, render_unit
+
+    opts, out, models, key = plan.opts, plan.out, plan.models, plan.key
     for sub in ("models", "boards", "keys"):
         (work / sub).mkdir()
     shutil.move(str(stage), work / "wheels")
-    log(f"[{next(step)}/{steps}] adding model {model_path.name}, profile {profile_src.name} "
-        f"and the telecommand key")
+    step(f"adding model {plan.model_path.name}, profile {plan.profile_src.name} and the "
+         "telecommand key")
     for src, rel in models:
         dst = work / "models" / rel
         dst.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(src, dst)
-    shutil.copy2(profile_src, work / "boards" / profile_src.name)
+    shutil.copy2(plan.profile_src, work / "boards" / plan.profile_src.name)
     (work / "keys").chmod(0o700)
     fd = os.open(work / KEY_IN_BUNDLE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fh:
         fh.write(key.text + "\n")
 
-    log(f"[{next(step)}/{steps}] writing install.sh and {UNIT_NAME}")
+    step(f"writing install.sh and {UNIT_NAME}")
     ctx = {
-        "version": info.version, "board": profile.name, "wheel": f"wheels/{wheel.name}",
-        "profile": f"boards/{profile_src.name}", "model": f"models/{models[0][1]}",
-        "python_version": python_version, "with_deps": not opts.wheel_only, "port": port,
-        "baud": opts.baud, "level": opts.level, "key_path": key_path,
-        "key_in_bundle": KEY_IN_BUNDLE,
+        "version": info.version, "board": plan.profile.name, "wheel": f"wheels/{wheel.name}",
+        "profile": f"boards/{plan.profile_src.name}", "model": f"models/{models[0][1]}",
+        "python_version": plan.python_version, "with_deps": not opts.wheel_only,
+        "port": plan.port, "baud": opts.baud, "level": opts.level,
+        "key_path": plan.key_path, "key_in_bundle": KEY_IN_BUNDLE,
     }
     (work / "install.sh").write_text(render_install_sh(ctx), "utf-8")
     (work / "install.sh").chmod(0o755)
     (work / UNIT_NAME).write_text(render_unit(ctx), "utf-8")
 
-    log(f"[{next(step)}/{steps}] checksums and manifest")
+    step("checksums and manifest")
     files = sorted(p for p in work.rglob("*") if p.is_file())
     sums = [(p.relative_to(work).as_posix(), sha256_file(p), p.stat().st_size) for p in files]
     (work / "SHA256SUMS").write_text("".join(f"{s}  {rel}\n" for rel, s, _ in sums), "utf-8")
@@ -360,21 +395,21 @@ def _assemble(work: Path, out: Path, opts: FlashOptions, stage: Path, wheel: Pat
         "format": BUNDLE_FORMAT,
         "orbnode_version": info.version,
         "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "board": profile.name,
+        "board": plan.profile.name,
         "board_profile": ctx["profile"],
-        "model": {"name": model_path.name, "path": ctx["model"], "sha256": model_sha,
+        "model": {"name": plan.model_path.name, "path": ctx["model"], "sha256": model_sha,
                   "files": [f"models/{rel}" for _, rel in models]},
         "wheel": ctx["wheel"],
         "dependency_wheels": [f"wheels/{p.name}" for p in deps],
         "requires": info.requires,
-        "targets": {"python_version": python_version, "implementation": "cp",
-                    "platforms": platforms, "os": target.note},
+        "targets": {"python_version": plan.python_version, "implementation": "cp",
+                    "platforms": plan.platforms, "os": plan.target.note},
         "dependencies_included": not opts.wheel_only,
         "dependencies_from": (None if opts.wheel_only else
                               str(opts.wheelhouse) if opts.wheelhouse else "package index"),
-        "node": {"port": port, "baud": opts.baud, "level": opts.level,
-                 "key_file": key_path, "unit": UNIT_NAME},
-        "key": {"path": KEY_IN_BUNDLE, "installed_at": key_path,
+        "node": {"port": plan.port, "baud": opts.baud, "level": opts.level,
+                 "key_file": plan.key_path, "unit": UNIT_NAME},
+        "key": {"path": KEY_IN_BUNDLE, "installed_at": plan.key_path,
                 "fingerprint": key.fingerprint, "fresh": key.fresh},
         "source": _git_state(None if opts.wheel else project_root()),
         "built_with": {"python": platform.python_version(),
@@ -394,7 +429,7 @@ def _assemble(work: Path, out: Path, opts: FlashOptions, stage: Path, wheel: Pat
         os.replace(work, out)
     if opts.tarball:
         tar_path = out.with_name(out.name + ".tar.gz")
-        log(f"[{next(step)}/{steps}] packing {tar_path.name}")
+        step(f"packing {tar_path.name}")
         _write_tarball(out, tar_path)
     return manifest
 
