@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 from node.errors import OrbnodeError
@@ -83,10 +85,18 @@ def cmd_bench(args: argparse.Namespace) -> int:
     old = rep.load(args.compare) if args.compare else None
     if args.from_json:
         result = rep.load(args.from_json)
+        written = rep.write(result, Path(args.out))
     else:
-        result = _measure(args)
+        # The generated default model lives in scratch space while it is measured and is
+        # kept with the results only once the bench has run: bad input writes nothing.
+        with tempfile.TemporaryDirectory(prefix="orbnode-bench-") as scratch:
+            result = _measure(args, Path(scratch))
+            written = rep.write(result, Path(args.out))
+            for name in result["settings"]["generated_models"]:
+                (Path(args.out) / "models").mkdir(exist_ok=True)
+                shutil.copy2(Path(scratch) / name, Path(args.out) / "models" / name)
+                written.append(Path(args.out) / "models" / name)
     out = Path(args.out)
-    written = rep.write(result, out)
     if old is not None:
         rows = rep.comparison(old, result)
         (out / "compare.md").write_text(rep.comparison_markdown(rows, args.compare), "utf-8")
@@ -108,7 +118,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def _measure(args: argparse.Namespace) -> dict:
+def _measure(args: argparse.Namespace, scratch: Path) -> dict:
     import onnxruntime as ort
 
     from bench import report as rep
@@ -117,6 +127,7 @@ def _measure(args: argparse.Namespace) -> dict:
     from node.boards import detect_board, load_board
     from node.engine import Engine, parse_shape
     from node.inputs import load_inputs
+    from node.manifest import sha256_file
     from node.power import open_power_source
 
     if args.repetitions < 3:
@@ -135,10 +146,12 @@ def _measure(args: argparse.Namespace) -> dict:
     for m in models:  # before anything is generated or measured
         if not m.is_file():
             raise OrbnodeError(f"model file not found: {m}")
+    generated = []
     if not models:
         from bench.mobilenet import ensure_model
 
-        models = [ensure_model(Path(args.out) / "models")]
+        models = [ensure_model(scratch)]
+        generated = [models[0].name]
     settings = Settings(args.duration, args.repetitions, args.warmup, args.power_sample)
     # Load every model on every provider first: a bad one fails before any measuring.
     loaded = []
@@ -150,7 +163,9 @@ def _measure(args: argparse.Namespace) -> dict:
             loaded.append((provider, engine, *load_inputs(engine, args.input)))
     result = rep.new_report({
         "board": board.name, "level": args.level, "modes": modes, "providers": providers,
-        "models": [m.name for m in models], "duration_s": settings.duration_s,
+        "models": [m.name for m in models], "generated_models": generated,
+        "model_sha256": {m.name: sha256_file(m) for m in models},
+        "duration_s": settings.duration_s,
         "repetitions": settings.repetitions, "warmup_s": settings.warmup_s,
         "power_sample_s": settings.power_sample_s, "power_source": power.describe(),
         "power_measured": power.measured,

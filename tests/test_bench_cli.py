@@ -161,3 +161,18 @@ def test_spread_in_the_markdown_is_median_min_max(run):
     cell = f"{s['median']:,.0f} [{s['min']:,.0f}–{s['max']:,.0f}]"
     assert cell in (out / "bench.md").read_text()
     assert not math.isnan(s["median"])
+
+
+def test_default_model_is_the_generated_mobilenet_kept_with_the_results(tmp_path):
+    from bench.mobilenet import model_name
+    from node.manifest import sha256_file
+
+    res = orbnode("bench", "--modes", "FULL", "--no-bare", "--duration", "0.2", "--warmup",
+                  "0.1", "--power-sample", "0.1", "--out", tmp_path, "--json")
+    assert res.returncode == 0, res.stderr
+    report = json.loads(res.stdout)
+    kept = tmp_path / "models" / model_name()
+    assert report["settings"]["generated_models"] == [kept.name]
+    assert report["settings"]["model_sha256"] == {kept.name: sha256_file(kept)}
+    assert [p["model"] for p in report["points"]] == [kept.name]
+    assert report["orbit"] == [] and any("FULL, ECO and SAFE" in n for n in report["notes"])
