@@ -7,13 +7,16 @@ weights of the offline-optimised graph, one thread, duty 1).
 
 Both take turns on the same core in slices of ``slice_s`` in an ABBA order (bare,
 node, node, bare, ...), so drift in the machine's speed (other tenants, clocks) hits
-both alike; a repetition is ``duration_s`` of each. Its ratio is node rate over bare
-rate; the figure is the median ratio over the repetitions, with its spread.
+both alike; a repetition is ``duration_s`` of each. Its ratio is the median, over
+its adjacent (node, bare) slice pairs, of node rate over bare rate: a burst from
+another tenant spoils a pair, not the repetition. The figure is the median of the
+repetitions' ratios, with their spread; the rates are whole-repetition means.
 """
 
 from __future__ import annotations
 
 import math
+import statistics
 import time
 from dataclasses import dataclass
 
@@ -77,21 +80,18 @@ class RuntimeVsBare:
     provider: str
     node_inferences_per_s: list[float]
     bare_inferences_per_s: list[float]
+    ratios: list[float]  # per repetition: median over its adjacent (node, bare) slice pairs
     slice_s: float
     duration_s: float
-
-    @property
-    def ratios(self) -> list[float]:
-        return [n / b for n, b in zip(self.node_inferences_per_s, self.bare_inferences_per_s,
-                                      strict=True)]
 
     def to_dict(self) -> dict:
         return {
             "provider": self.provider, "slice_s": self.slice_s, "duration_s": self.duration_s,
             "repetitions": [{"node_inferences_per_s": n, "bare_inferences_per_s": b,
-                             "runtime_vs_bare": n / b}
-                            for n, b in zip(self.node_inferences_per_s,
-                                            self.bare_inferences_per_s, strict=True)],
+                             "runtime_vs_bare": r}
+                            for n, b, r in zip(self.node_inferences_per_s,
+                                               self.bare_inferences_per_s, self.ratios,
+                                               strict=True)],
             "runtime_vs_bare": Spread.of(self.ratios).to_dict(),
             "node_inferences_per_s": Spread.of(self.node_inferences_per_s).to_dict(),
             "bare_inferences_per_s": Spread.of(self.bare_inferences_per_s).to_dict(),
@@ -101,7 +101,7 @@ class RuntimeVsBare:
 def runtime_vs_bare(engine: Engine, inputs: np.ndarray, labels: np.ndarray | None = None, *,
                     provider: str = "CPUExecutionProvider", repetitions: int = 3,
                     duration_s: float = 10.0, warmup_s: float = 1.0,
-                    slice_s: float = 1.0) -> RuntimeVsBare:
+                    slice_s: float = 0.25) -> RuntimeVsBare:
     """Node against bare, ``repetitions`` times ``duration_s`` of each, warm-up excluded."""
     loop = JobLoop(engine, inputs, labels, threads=1, duty=0.0)
     batches = [x for x, _ in loop._batches]
@@ -112,14 +112,16 @@ def runtime_vs_bare(engine: Engine, inputs: np.ndarray, labels: np.ndarray | Non
     slices = max(2, 2 * math.ceil(duration_s / (2 * slice_s)))  # even: ABBA balanced
     per_slice = duration_s / slices
     loop.start()
-    node_rates, bare_rates = [], []
+    node_rates, bare_rates, pair_ratios = [], [], []
     try:
         _bare_slice(sess, name, batches, batch, warmup_s / 2)  # warm-up, not counted
         _node_slice(loop, warmup_s / 2)
         for _ in range(repetitions):
             nn = nt = bn = bt = 0.0
+            pairs = []
             for k in range(slices):
                 order = ("bare", "node") if k % 2 == 0 else ("node", "bare")
+                rate = {}
                 for which in order:
                     if which == "bare":
                         n, t = _bare_slice(sess, name, batches, batch, per_slice)
@@ -127,10 +129,13 @@ def runtime_vs_bare(engine: Engine, inputs: np.ndarray, labels: np.ndarray | Non
                     else:
                         n, t = _node_slice(loop, per_slice)
                         nn, nt = nn + n, nt + t
+                    rate[which] = n / t
+                pairs.append(rate["node"] / rate["bare"])
             node_rates.append(nn / nt)
             bare_rates.append(bn / bt)
+            pair_ratios.append(statistics.median(pairs))
     finally:
         loop.stop()
     if loop.error is not None:
         raise RuntimeError(f"job loop failed: {loop.error}")
-    return RuntimeVsBare(provider, node_rates, bare_rates, per_slice, duration_s)
+    return RuntimeVsBare(provider, node_rates, bare_rates, pair_ratios, per_slice, duration_s)

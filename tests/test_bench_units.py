@@ -81,3 +81,13 @@ def test_job_loop_records_latencies_only_when_asked():
         assert loop.take_latencies() == []
     finally:
         loop.stop()
+
+
+def test_live_weights_start_on_a_cache_line(tmp_path):
+    from node.engine import ALIGN_BYTES
+
+    for level in ("file", "runtime"):
+        engine = Engine(ensure_model(tmp_path), threads=1, level=level)
+        assert engine.weights and all(a.ctypes.data % ALIGN_BYTES == 0 and a.flags.writeable
+                                      and a.flags.c_contiguous for a in engine.weights.values())
+        assert all(engine.live.values())  # still the memory the session reads
