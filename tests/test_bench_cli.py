@@ -95,9 +95,11 @@ def test_runtime_vs_bare_per_repetition(run):
     _, report, res = run
     (r,) = report["runtime_vs_bare"]
     assert r["model"] == "digits_cnn.onnx" and len(r["repetitions"]) == 3
-    ratios = [x["node_inferences_per_s"] / x["bare_inferences_per_s"] for x in r["repetitions"]]
-    assert [x["runtime_vs_bare"] for x in r["repetitions"]] == pytest.approx(ratios)
+    # A repetition's ratio is the median of its slice pairs' ratios (bench/runtime.py).
+    ratios = [x["runtime_vs_bare"] for x in r["repetitions"]]
+    assert all(x > 0 for x in ratios) and r["slice_s"] <= 0.25
     spread_ok(r["runtime_vs_bare"], ratios)
+    spread_ok(r["node_inferences_per_s"], [x["node_inferences_per_s"] for x in r["repetitions"]])
     assert "target" not in res.stdout  # --json: the data, no verdicts
 
 
