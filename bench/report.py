@@ -159,8 +159,11 @@ def chart(report: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     points = report["points"]
-    labels = [f"{p['model'].removesuffix('.onnx')}\n"
-              f"{p['provider'].removesuffix('ExecutionProvider')} {p['mode']}" for p in points]
+    models = sorted({p["model"] for p in points})
+    labels = [f"{p['provider'].removesuffix('ExecutionProvider')} {p['mode']}" for p in points]
+    if len(models) > 1:
+        labels = [f"{p['model'].removesuffix('.onnx')}\n{label}"
+                  for p, label in zip(points, labels, strict=True)]
     fig, axes = plt.subplots(1, 3, figsize=(max(10.0, 1.2 * len(points) * 3), 4.2))
     for ax, (key, title, scale) in zip(axes, (
             ("inferences_per_s", "inferences / s", 1.0),
@@ -170,11 +173,14 @@ def chart(report: dict, path: Path) -> None:
         lo = [m - p[key]["min"] * scale for m, p in zip(med, points, strict=True)]
         hi = [p[key]["max"] * scale - m for m, p in zip(med, points, strict=True)]
         ax.bar(range(len(points)), med, yerr=[lo, hi], capsize=4, color="#4878a8")
-        ax.set_xticks(range(len(points)), labels, fontsize=7)
+        ax.set_xticks(range(len(points)), labels, fontsize=7,
+                      rotation=30 if len(models) > 1 else 0, ha="right" if len(models) > 1
+                      else "center")
         ax.set_title(title, fontsize=10)
         ax.grid(axis="y", alpha=0.3)
     s = report["settings"]
-    fig.suptitle(f"orbnode bench — {s.get('board')}; median of {s['repetitions']} × "
+    fig.suptitle(f"orbnode bench — {', '.join(models)} on {s.get('board')}; median of "
+                 f"{s['repetitions']} × "
                  f"{s['duration_s']:g} s, whiskers min–max; power "
                  f"{'measured' if s['power_measured'] else 'MODELLED'}", fontsize=10)
     fig.tight_layout()
