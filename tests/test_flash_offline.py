@@ -278,3 +278,19 @@ def test_platform_without_a_wheel_is_refused_before_writing(tmp_path):
     lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "no wheel of" in lines[0] and "riscv64" in lines[0], res.stderr
     assert not (tmp_path / "new").exists()
+
+
+def test_bench_runs_on_the_base_install(installed, tmp_path):
+    """On a board: the measurements and bench.json/.md need nothing of the host extra;
+    the chart and the orbit figure are left out, and the report says why."""
+    _, prefix, _ = installed
+    res = subprocess.run(
+        [str(prefix / "venv" / "bin" / "orbnode"), "bench", "--model",
+         str(prefix / "models" / "digits_cnn.onnx"), "--duration", "0.2", "--warmup", "0.1",
+         "--power-sample", "0.1", "--no-bare", "--out", str(tmp_path / "b"), "--json"],
+        capture_output=True, text=True, cwd=tmp_path, env=offline_env(tmp_path), timeout=300)
+    assert res.returncode == 0, res.stderr
+    report = json.loads(res.stdout)
+    assert {p["mode"] for p in report["points"]} == {"FULL", "ECO", "SAFE"}
+    assert report["orbit"] == [] and any("orbnode[host]" in n for n in report["notes"])
+    assert (tmp_path / "b" / "bench.md").is_file() and not (tmp_path / "b" / "bench.png").exists()
