@@ -13,7 +13,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[host,dev]'
 	touch $(STAMP)
 
 run: install
@@ -22,9 +22,11 @@ run: install
 test: install
 	$(PY) -m pytest -q --benchmark-disable -p no:cacheprovider
 
+# orbnode bench writes out/bench/bench.{json,md,png} and reports the targets; then the
+# micro benchmarks (pytest-benchmark). `make test` runs the latter once, untimed and silent.
 bench: install
+	$(VENV)/bin/orbnode bench --out out/bench
 	$(PY) -m pytest -q -s bench --benchmark-only --benchmark-columns=mean,stddev,ops,rounds -p no:cacheprovider
-	$(VENV)/bin/orbnode bench
 
 lint: install
 	$(VENV)/bin/ruff check .

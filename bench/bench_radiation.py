@@ -43,6 +43,8 @@ def _sizes(benchmark, engine=None) -> tuple[int, int]:  # noqa: ANN001
 
 def _report(benchmark, capsys, title: str, info: dict) -> None:  # noqa: ANN001
     benchmark.extra_info.update(info)
+    if getattr(benchmark, "disabled", False):
+        return  # inside `make test`: measured for the smoke of it, silent (no targets)
     shown = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
                       for k, v in info.items())
     with capsys.disabled():

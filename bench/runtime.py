@@ -1,94 +1,141 @@
-"""Node runtime inference rate against a bare onnxruntime loop.
+"""The node's runtime against a bare onnxruntime loop: what the node costs.
 
-Both run the same model, the same inputs and one intra-op thread, interleaved
-round by round in one process so machine noise hits both alike. Two ratios:
+Bare: the loop a user would write, a default ``InferenceSession`` on the model file
+(``ORT_ENABLE_ALL``, prepacking on, one intra-op thread) and ``session.run`` on the
+same inputs. Node: the node's job loop (its worker thread, counters, IOBinding, live
+weights of the offline-optimised graph, one thread, duty 1).
 
-* ``runtime_vs_bare``: the node's job loop (its thread, counters, live-weight
-  session, pre-bound I/O) against the loop a user would write: a default
-  ``InferenceSession`` on the model file (``ORT_ENABLE_ALL``) and ``session.run``.
-  Target >= 0.95. At ``level="runtime"`` the node runs the same optimised graph
-  with its weights live; at ``level="file"`` it pays for running unoptimised.
-* ``runtime_vs_bare_same_graph``: against a bare ``session.run`` loop over exactly
-  the graph the engine runs, optimisations off, weights not live: the cost of the
-  runtime's loop and of liveness alone.
+Both take turns on the same core in slices of ``slice_s`` in an ABBA order (bare,
+node, node, bare, ...), so drift in the machine's speed (other tenants, clocks) hits
+both alike; a repetition is ``duration_s`` of each. Its ratio is the median, over
+its adjacent (node, bare) slice pairs, of node rate over bare rate: a burst from
+another tenant spoils a pair, not the repetition. The figure is the median of the
+repetitions' ratios, with their spread; the rates are whole-repetition means.
 """
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 import onnxruntime as ort
 
+from bench.stats import Spread
 from node.engine import Engine
 from node.jobs import JobLoop
 
 
-def bare_session(model: Path | str | bytes, level: ort.GraphOptimizationLevel,
-                 threads: int = 1) -> ort.InferenceSession:
+def bare_session(model: str, provider: str, threads: int = 1) -> ort.InferenceSession:
+    """The loop a user would write: default optimisations, the model file as it is."""
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
-    so.graph_optimization_level = level
-    src = model if isinstance(model, bytes) else str(model)
-    return ort.InferenceSession(src, so, providers=["CPUExecutionProvider"])
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    providers = [provider] if provider == "CPUExecutionProvider" else \
+        [provider, "CPUExecutionProvider"]
+    return ort.InferenceSession(model, so, providers=providers)
 
 
-def bare_rate(sess: ort.InferenceSession, batches: list[np.ndarray], n: int) -> float:
-    """Inferences per second of a plain ``session.run`` loop over ``batches``."""
-    name = sess.get_inputs()[0].name
-    nb = len(batches)
-    t0 = time.perf_counter()
-    for i in range(n):
-        sess.run(None, {name: batches[i % nb]})
-    return n * len(batches[0]) / (time.perf_counter() - t0)
+def _bare_slice(sess: ort.InferenceSession, name: str, batches: list[np.ndarray],
+                batch: int, seconds: float) -> tuple[int, float]:
+    """(inferences, seconds) of ``session.run`` back to back for about ``seconds``."""
+    clock = time.perf_counter
+    nb, i, n = len(batches), 0, 0
+    t0 = clock()
+    end = t0 + seconds
+    t = t0
+    while t < end:
+        sess.run(None, {name: batches[i]})
+        i = i + 1 if i + 1 < nb else 0
+        n += batch
+        t = clock()
+    return n, t - t0
 
 
-def node_rate(loop: JobLoop, n: int, threads: int = 1) -> float:
-    """Inferences per second of the running job loop over ``n`` inferences."""
+def _node_slice(loop: JobLoop, seconds: float) -> tuple[int, float]:
+    """(inferences, seconds) of the running job loop at duty 1 for ``seconds``.
+
+    The window opens once the woken worker has finished an inference (steady state),
+    so the thread's wake-up is not billed to the node; at both ends one inference is
+    in flight, counted at the start and not at the end, which cancels on average.
+    """
     start = loop.counters().inferences
-    t0 = time.perf_counter()
-    loop.set_mode(threads, 1.0)
-    while loop.counters().inferences - start < n:
-        time.sleep(0.005)
-    rate = (loop.counters().inferences - start) / (time.perf_counter() - t0)
-    loop.set_mode(threads, 0.0)  # park between rounds so the bare loop has the core
-    time.sleep(0.01)
-    return rate
+    loop.set_mode(1, 1.0)
+    while loop.counters().inferences == start and loop.error is None:
+        time.sleep(0.0005)
+    c0, t0 = loop.counters().inferences, time.perf_counter()
+    time.sleep(seconds)
+    c1, t1 = loop.counters().inferences, time.perf_counter()
+    loop.set_mode(1, 0.0)  # park, so the bare loop has the core to itself
+    return c1 - c0, t1 - t0
+
+
+@dataclass(frozen=True)
+class RuntimeVsBare:
+    """Per repetition: node and bare inferences per second and their ratio."""
+
+    provider: str
+    node_inferences_per_s: list[float]
+    bare_inferences_per_s: list[float]
+    ratios: list[float]  # per repetition: median over its adjacent (node, bare) slice pairs
+    slice_s: float
+    duration_s: float
+
+    def to_dict(self) -> dict:
+        return {
+            "provider": self.provider, "slice_s": self.slice_s, "duration_s": self.duration_s,
+            "repetitions": [{"node_inferences_per_s": n, "bare_inferences_per_s": b,
+                             "runtime_vs_bare": r}
+                            for n, b, r in zip(self.node_inferences_per_s,
+                                               self.bare_inferences_per_s, self.ratios,
+                                               strict=True)],
+            "runtime_vs_bare": Spread.of(self.ratios).to_dict(),
+            "node_inferences_per_s": Spread.of(self.node_inferences_per_s).to_dict(),
+            "bare_inferences_per_s": Spread.of(self.bare_inferences_per_s).to_dict(),
+        }
 
 
 def runtime_vs_bare(engine: Engine, inputs: np.ndarray, labels: np.ndarray | None = None, *,
-                    rounds: int = 7, seconds_per_round: float = 0.1) -> dict[str, float]:
-    """Interleaved rounds of bare (same config), node, bare (ORT_ENABLE_ALL)."""
+                    provider: str = "CPUExecutionProvider", repetitions: int = 3,
+                    duration_s: float = 10.0, warmup_s: float = 1.0,
+                    slice_s: float = 0.25) -> RuntimeVsBare:
+    """Node against bare, ``repetitions`` times ``duration_s`` of each, warm-up excluded."""
     loop = JobLoop(engine, inputs, labels, threads=1, duty=0.0)
     batches = [x for x, _ in loop._batches]
-    full = bare_session(engine.model_path, ort.GraphOptimizationLevel.ORT_ENABLE_ALL)
-    same = bare_session(engine.model_with_weights().SerializeToString(),
-                        ort.GraphOptimizationLevel.ORT_DISABLE_ALL)
-    # Size a round by a quick probe so every round spans about the same wall time.
-    probe = bare_rate(full, batches, 50)
-    n = max(50, int(probe * seconds_per_round))
+    batch = engine.input_shape[0]
+    sess = bare_session(str(engine.model_path), provider)
+    name = sess.get_inputs()[0].name
+    slice_s = min(slice_s, duration_s / 2)
+    slices = max(2, 2 * math.ceil(duration_s / (2 * slice_s)))  # even: ABBA balanced
+    per_slice = duration_s / slices
     loop.start()
-    r_node, r_same, r_full = [], [], []
+    node_rates, bare_rates, pair_ratios = [], [], []
     try:
-        for _ in range(rounds):
-            r_same.append(bare_rate(same, batches, n))
-            r_node.append(node_rate(loop, n))
-            r_full.append(bare_rate(full, batches, n))
+        _bare_slice(sess, name, batches, batch, warmup_s / 2)  # warm-up, not counted
+        _node_slice(loop, warmup_s / 2)
+        for _ in range(repetitions):
+            nn = nt = bn = bt = 0.0
+            pairs = []
+            for k in range(slices):
+                order = ("bare", "node") if k % 2 == 0 else ("node", "bare")
+                rate = {}
+                for which in order:
+                    if which == "bare":
+                        n, t = _bare_slice(sess, name, batches, batch, per_slice)
+                        bn, bt = bn + n, bt + t
+                    else:
+                        n, t = _node_slice(loop, per_slice)
+                        nn, nt = nn + n, nt + t
+                    rate[which] = n / t
+                pairs.append(rate["node"] / rate["bare"])
+            node_rates.append(nn / nt)
+            bare_rates.append(bn / bt)
+            pair_ratios.append(statistics.median(pairs))
     finally:
         loop.stop()
-
-    def ratio(a: list[float], b: list[float]) -> float:
-        # Per-round ratios (neighbours in time share the machine's state), then the median.
-        return statistics.median(x / y for x, y in zip(a, b, strict=True))
-
-    return {
-        "node_inferences_per_s": statistics.median(r_node),
-        "bare_inferences_per_s": statistics.median(r_full),
-        "bare_same_graph_inferences_per_s": statistics.median(r_same),
-        "runtime_vs_bare": ratio(r_node, r_full),
-        "runtime_vs_bare_same_graph": ratio(r_node, r_same),
-        "rounds": rounds,
-    }
+    if loop.error is not None:
+        raise RuntimeError(f"job loop failed: {loop.error}")
+    return RuntimeVsBare(provider, node_rates, bare_rates, pair_ratios, per_slice, duration_s)

@@ -47,6 +47,7 @@ class _Worker:
         self.inferences = 0
         self.correct = 0
         self.busy_s = 0.0
+        self.latencies: list[float] = []  # seconds per inference, while recording
         self.session = None
         self.bound: list = []
         self.thread: threading.Thread | None = None
@@ -74,6 +75,7 @@ class JobLoop:
         self._wake = threading.Condition()
         self._generation = 0
         self._started = False
+        self._record = False
         self.error: BaseException | None = None
         self.set_mode(threads, duty, workers)
 
@@ -93,6 +95,21 @@ class JobLoop:
             self._wake.notify_all()  # cut rests short so the new mode applies at once
         if self._started:
             self._spawn()
+
+    def record_latencies(self, on: bool) -> None:
+        """Keep each inference's duration (for the bench's percentiles); off by default."""
+        with self._wake:
+            self._record = bool(on)
+            self._generation += 1  # workers pick the switch up before their next inference
+            self._wake.notify_all()
+
+    def take_latencies(self) -> list[float]:
+        """The durations recorded since the last call (seconds), and start afresh."""
+        out: list[float] = []
+        for w in list(self._workers):
+            got, w.latencies = w.latencies, []
+            out += got
+        return out
 
     @property
     def workers(self) -> int:
@@ -160,11 +177,12 @@ class JobLoop:
         clock = time.perf_counter
         i = (w.index * 7) % nb  # workers start at different samples
         generation = -1
-        duty, active, rest_owed, run = 1.0, True, 0.0, None
+        duty, active, rest_owed, run, record = 1.0, True, 0.0, None, False
         while not self._stop.is_set():
             if generation != self._generation:
                 generation = self._generation
                 duty = self.duty
+                record = self._record
                 active = w.index < self.active_workers and duty > 0.0
                 rest_owed = 0.0
                 if active and w.session is not self.engine.session:
@@ -186,6 +204,8 @@ class JobLoop:
                     w.correct += int((out.argmax(axis=-1) == y).sum())
             w.inferences += size
             w.busy_s += dt
+            if record:
+                w.latencies.append(dt)
             if duty < 1.0:
                 rest_owed += dt * (1.0 / duty - 1.0)
                 if rest_owed >= MIN_REST_S:

@@ -39,7 +39,8 @@ EVENT_SCRUB = 11
 class NodeService:
     def __init__(self, link: Link, jobs: JobLoop, board, power: PowerSource, *,
                  model_name: str = "", watchdog_s: float = 10.0,
-                 radiation: RadiationHooks | None = None, verifier=None) -> None:
+                 radiation: RadiationHooks | None = None, verifier=None,
+                 heartbeat=None) -> None:
         self.link = link
         self.jobs = jobs
         self.board = board
@@ -58,6 +59,7 @@ class NodeService:
         self.shed = False  # the EPS has cut our supply
         self.cpu = ProcessCpuMeter(os.cpu_count() or 1)  # host share, whatever the power source
         self._enums = link.packets.enums
+        self.heartbeat = heartbeat  # called each serve-loop turn (systemd watchdog), or None
 
     # -- helpers ----------------------------------------------------------------
     def _event(self, event_id: int, text: str) -> None:
@@ -217,6 +219,8 @@ class NodeService:
         watchdog_tripped = False
         try:
             while self.running:
+                if self.heartbeat is not None:
+                    self.heartbeat()
                 for pkt in self.link.receive(0.05):
                     self.handle(pkt)
                     watchdog_tripped = False

@@ -70,6 +70,39 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Top-level modules of the host-only extra, by extra; read from the installed metadata
+# where there is one (tests/test_dependencies.py keeps this fallback equal to pyproject).
+HOST_ONLY_MODULES = {"sgp4": "host", "matplotlib": "host", "tqdm": "host", "scipy": "host",
+                     "ml_dtypes": "host"}
+
+
+def missing_extra(module: str) -> str | None:
+    """The optional extra that provides top-level ``module``, or None if it is no extra's.
+
+    A board has the base install only (what ``orbnode flash`` bundles): the commands
+    it runs (``node``, ``node --selftest``, ``tc``, ``keygen``) import nothing else,
+    and any other command that reaches for a host-only module says which extra to add.
+    """
+    top = module.split(".")[0]
+    try:
+        from importlib.metadata import PackageNotFoundError, requires
+    except ImportError:  # pragma: no cover
+        return HOST_ONLY_MODULES.get(top)
+    try:
+        reqs = requires("orbnode") or []
+    except PackageNotFoundError:
+        return HOST_ONLY_MODULES.get(top)
+    for req in reqs:
+        name, _, marker = req.partition(";")
+        dist = name.strip().split("[")[0]
+        for sep in "<>=!~ (":
+            dist = dist.split(sep)[0]
+        found = marker.split("extra ==")
+        if len(found) == 2 and dist.lower().replace("-", "_") == top.lower():
+            return found[1].strip().strip("'\"")
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -87,6 +120,13 @@ def main(argv: list[str] | None = None) -> int:
             raise
         where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
         print(f"orbnode {args.command}: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:
+        extra = missing_extra(exc.name or "")
+        if extra is None or os.environ.get("ORBNODE_DEBUG"):
+            raise
+        print(f"orbnode {args.command}: error: needs the {extra!r} extra, not installed here "
+              f"(no module {exc.name!r}): pip install 'orbnode[{extra}]'", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"orbnode {args.command}: interrupted", file=sys.stderr)

@@ -3,7 +3,8 @@ for the board's Python and platform.
 
 The orbnode wheel is built with ``pip wheel --no-deps`` from a scratch copy of the
 source tree, so a stale ``build/`` in the checkout cannot leak into it and the checkout
-is never written to. Dependency wheels come from ``pip download`` (needs the index).
+is never written to. Dependency wheels come from ``pip download``: from the package
+index, or offline from a local wheelhouse directory.
 """
 
 from __future__ import annotations
@@ -219,20 +220,53 @@ def inspect_wheel(path: Path, board_file: str | None = None) -> WheelInfo:
     return WheelInfo(fields["Version"][0], runtime)
 
 
-def download_deps(wheel: Path, dest: Path, python_version: str, platforms: list[str],
-                  log: Log | None = None) -> None:
-    """``pip download`` the wheel's dependencies, as binary wheels for the board."""
-    log = log or log_stderr
+# pip's words for "the index could not be reached" (as opposed to "it has no such wheel").
+_NETWORK_WORDS = ("NewConnectionError", "Network is unreachable", "Failed to establish",
+                  "Temporary failure in name resolution", "Name or service not known",
+                  "ConnectTimeout", "ProxyError", "No route to host", "Connection refused",
+                  "ReadTimeoutError", "SSLError")
+_NO_MATCH = re.compile(r"No matching distribution found for (\S+)")
+
+
+def _pip_download_cmd(python_version: str, platforms: list[str], dest: Path,
+                      wheelhouse: Path | None) -> list[str]:
     abi = "cp" + python_version.replace(".", "")
     cmd = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check",
            "--only-binary=:all:", "--dest", str(dest), "--python-version", python_version,
            "--implementation", "cp", "--abi", abi]
     for tag in expand_platforms(platforms):
         cmd += ["--platform", tag]
-    cmd.append(str(wheel))
-    log(f"pip download: dependency wheels for Python {python_version} on {platforms[0]}")
+    if wheelhouse is not None:
+        cmd += ["--no-index", "--find-links", str(wheelhouse)]
+    return cmd
+
+
+def download_deps(wheel: Path, dest: Path, python_version: str, platforms: list[str],
+                  log: Log | None = None, *, wheelhouse: Path | None = None) -> list[Path]:
+    """``pip download`` the wheel's base dependencies as binary wheels for the board.
+
+    From the package index, or with ``wheelhouse`` from that local directory only
+    (``--no-index --find-links``). Returns the dependency wheels written to ``dest``.
+    Raises :class:`OrbnodeError` naming the requirement that has no wheel for the
+    board's Python and platform, or saying that the index could not be reached.
+    """
+    log = log or log_stderr
+    where = f"the wheelhouse {wheelhouse}" if wheelhouse else "the package index"
+    if wheelhouse is not None and not Path(wheelhouse).is_dir():
+        raise OrbnodeError(f"--wheelhouse {wheelhouse} is not a directory")
+    cmd = _pip_download_cmd(python_version, platforms, dest, wheelhouse) + [str(wheel)]
+    log(f"pip download: dependency wheels for Python {python_version} on {platforms[0]} "
+        f"from {where}")
     res = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                          env=dict(os.environ, PIP_NO_INPUT="1"))
     if res.returncode != 0:
-        raise OrbnodeError(f"pip download failed (it needs the package index): "
-                           f"{_tail(res.stdout)}")
+        out = res.stdout
+        missing = _NO_MATCH.search(out)
+        if wheelhouse is None and any(w in out for w in _NETWORK_WORDS):
+            raise OrbnodeError("cannot reach the package index for the dependency wheels; "
+                               "use --wheelhouse DIR or --wheel-only")
+        if missing:
+            raise OrbnodeError(f"no wheel of {missing.group(1)} for Python {python_version} "
+                               f"on {platforms[0]} in {where}")
+        raise OrbnodeError(f"pip download failed: {_tail(out)}")
+    return sorted(p for p in dest.glob("*.whl") if p.name != wheel.name)

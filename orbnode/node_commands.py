@@ -68,6 +68,7 @@ def cmd_node(args: argparse.Namespace) -> int:
     from node.models import DEFAULT_MODEL
     from node.power import open_power_source
     from node.radiation_api import RadiationHooks
+    from node.sdnotify import SystemdNotifier
     from node.service import NodeService
 
     if not args.port:
@@ -88,11 +89,14 @@ def cmd_node(args: argparse.Namespace) -> int:
         verifier = Verifier(load_key(args.key_file))
     link = Link(open_transport(args.port, args.baud))
     jobs = JobLoop(engine, inputs, labels)
+    notifier = SystemdNotifier()  # under the flashed unit: READY=1, then watchdog pings
     service = NodeService(link, jobs, board, power, model_name=engine.model_path.name,
-                          watchdog_s=args.watchdog_s, radiation=hooks, verifier=verifier)
+                          watchdog_s=args.watchdog_s, radiation=hooks, verifier=verifier,
+                          heartbeat=notifier.beat)
     try:
         service.serve()
     finally:
+        notifier.close()
         link.close()
     return 0
 

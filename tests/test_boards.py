@@ -115,3 +115,19 @@ def test_detect_board(tmp_path):
     assert detect_board(fake(None, tegra=True)) == "jetson-orin-nano"
     assert detect_board(fake(None)) == "x86-workstation"
     assert detect_board() in BOARDS
+
+
+def test_detection_evidence_names_what_was_read(tmp_path):
+    from node.boards import detect_board_evidence
+
+    root = tmp_path / "pi"
+    (root / "proc/device-tree").mkdir(parents=True)
+    (root / "proc/device-tree/model").write_bytes(b"Raspberry Pi 4 Model B Rev 1.4\x00")
+    assert detect_board_evidence(str(root)) == \
+        "/proc/device-tree/model: Raspberry Pi 4 Model B Rev 1.4"
+    jetson = tmp_path / "jetson"
+    (jetson / "etc").mkdir(parents=True)
+    (jetson / "etc/nv_tegra_release").write_text("# R36 (release), REVISION: 4.0\nmore\n")
+    assert detect_board_evidence(str(jetson)) == \
+        "/etc/nv_tegra_release: # R36 (release), REVISION: 4.0"
+    assert "workstation" in detect_board_evidence(str(tmp_path / "none"))

@@ -10,6 +10,8 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
+from node.models import DEFAULT_MODEL
+
 
 def orbnode(*args, timeout=120):
     return subprocess.run([sys.executable, "-m", "orbnode", *args], capture_output=True,
@@ -92,13 +94,14 @@ def test_empty_input_file(tmp_path):
     np.save(x, np.zeros((0, 1, 8, 8), np.float32))
     assert_one_line_error(orbnode("run", "--input", str(x), "--out", str(tmp_path / "o")),
                           "no samples")
-    assert_one_line_error(orbnode("bench", "--input", str(x)), "no samples")
+    assert_one_line_error(orbnode("bench", "--input", str(x), "--model", str(DEFAULT_MODEL),
+                                  "--out", str(tmp_path / "b")), "no samples")
 
 
 @pytest.mark.parametrize("args", [
     ("run", "--orbits", "nan"), ("run", "--speedup", "inf"), ("run", "--baud", "0"),
     ("run", "--tick-s", "-1"), ("run", "--upset-acceleration", "inf"),
-    ("run", "--scrub-period-s", "-5"), ("bench", "--seconds", "nan"),
+    ("run", "--scrub-period-s", "-5"), ("bench", "--duration", "nan"),
     ("node", "--watchdog-s", "0"), ("run", "--power-source", "bogus"),
     ("orbit", "--altitude-km", "nan"),
 ])

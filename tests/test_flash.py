@@ -1,6 +1,8 @@
 """`orbnode flash`: what the bundle holds, that its sums are true, and its bad inputs.
 
-The bundle is built once for the module (building the wheel takes seconds).
+The bundle is built once for the module (building the wheel takes seconds), with
+``--wheel-only`` so that nothing here needs the package index; bundles with their
+dependency wheels are tests/test_flash_install.py's.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ def assert_one_line_error(res, *words):
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     out = tmp_path_factory.mktemp("flash") / "bundle-rpi4"
-    res = orbnode("flash", "--board", "rpi4", "--out", out)
+    res = orbnode("flash", "--board", "rpi4", "--out", out, "--wheel-only")
     assert res.returncode == 0, res.stderr
     return out, res
 
@@ -68,6 +70,11 @@ def test_progress_on_stderr_and_path_on_stdout(built):
     assert res.stdout.strip() == str(out)
     assert "building the orbnode wheel" in res.stderr
     assert "bundle ready" in res.stderr
+    # Size and contents: every wheel by name, then the rest.
+    assert re.search(r"bundle bundle-rpi4: [\d.]+ [kM]B in \d+ files, [\d.]+ [kM]B packed; "
+                     r"dependencies NOT included", res.stderr)
+    assert re.search(r"[\d.]+ kB  wheels/orbnode-[\d.]+-py3-none-any\.whl", res.stderr)
+    assert "keys/ (tc.key)" in res.stderr and "models/ (digits_cnn.onnx)" in res.stderr
 
 
 def test_manifest_sums_match_every_file(bundle, manifest):
@@ -91,7 +98,8 @@ def test_manifest_describes_board_model_and_targets(bundle, manifest):
     assert manifest["model"]["sha256"] == sha(DEFAULT_MODEL)
     assert manifest["targets"]["python_version"] == "3.11"
     assert manifest["targets"]["platforms"] == ["manylinux_2_36_aarch64"]
-    assert manifest["dependencies_included"] is False
+    assert manifest["dependencies_included"] is False and manifest["dependency_wheels"] == []
+    assert manifest["bytes_total"] == sum(f["bytes"] for f in manifest["files"])
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", manifest["created_utc"])
     version = re.search(r'(?m)^version\s*=\s*"([^"]+)"', (ROOT / "pyproject.toml").read_text())
     assert manifest["orbnode_version"] == version.group(1)
@@ -149,7 +157,26 @@ def test_unit_runs_the_node_for_the_board(bundle):
     assert "Description=orbnode onboard AI compute node (board rpi4)" in unit
     assert "After=dev-ttyAMA0.device" in unit
     assert "WantedBy=multi-user.target" in unit
-    assert "--key-file" not in unit  # no key path asked for
+    # The node gets the bundle's key, restarts on failure and is watched by systemd.
+    assert exec_start.endswith("--key-file %d/tc.key")
+    assert "LoadCredential=tc.key:@PREFIX@/etc/tc.key" in unit
+    for line in ("Type=notify", "Restart=on-failure", "WatchdogSec=30", "NotifyAccess=main"):
+        assert line in unit.splitlines(), line
+
+
+def test_fresh_key_is_bundled_owner_only_and_printed_once(built, manifest):
+    out, res = built
+    key = out / "keys" / "tc.key"
+    assert key.stat().st_mode & 0o777 == 0o600 and (out / "keys").stat().st_mode & 0o777 == 0o700
+    text = key.read_text().strip()
+    assert re.fullmatch(r"[0-9a-f]{64}", text)
+    assert res.stderr.count(text) == 1 and text not in res.stdout
+    assert manifest["key"] == {"path": "keys/tc.key", "installed_at": "@PREFIX@/etc/tc.key",
+                               "fingerprint": hashlib.sha256(bytes.fromhex(text)).hexdigest()[:16],
+                               "fresh": True}
+    with tarfile.open(out.with_name(out.name + ".tar.gz")) as tar:
+        member = tar.getmember(f"{out.name}/keys/tc.key")
+        assert member.mode & 0o777 == 0o600
 
 
 def test_install_sh_is_valid_bash_and_offline(bundle):
@@ -159,6 +186,7 @@ def test_install_sh_is_valid_bash_and_offline(bundle):
     text = script.read_text()
     assert not re.search(r"https?://", text, re.I)
     assert not re.search(r"\b(curl|wget)\b|pip3? download|index-url", text)
+    assert "umask 077" in text and "chmod 0600" in text  # the key lands owner-only
     pip_installs = [ln for ln in text.splitlines() if re.search(r"-m pip\b.*\binstall\b", ln)]
     assert len(pip_installs) == 2 and all("--no-index" in ln for ln in pip_installs)
     assert "PIP_CONFIG_FILE=/dev/null" in text  # a board's pip.conf cannot add an index
@@ -167,9 +195,9 @@ def test_install_sh_is_valid_bash_and_offline(bundle):
 
 
 def test_rebuild_with_custom_model_port_key_and_prebuilt_wheel(bundle, manifest, tmp_path):
-    """An external-data model travels with its data file; --wheel skips the build; a key
-    path goes into the unit as a systemd credential, the key itself nowhere; flashing
-    again over a bundle replaces it."""
+    """An external-data model travels with its data file; --wheel skips the build; a given
+    key is the one bundled, and its board path goes into the unit as a systemd credential;
+    flashing again over a bundle replaces it."""
     w = numpy_helper.from_array(np.arange(16, dtype=np.float32).reshape(4, 4), "w")
     graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"])], "g",
                               [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
@@ -182,10 +210,13 @@ def test_rebuild_with_custom_model_port_key_and_prebuilt_wheel(bundle, manifest,
               size_threshold=0)
     out = tmp_path / "b"
     wheel = bundle / manifest["wheel"]
+    given = tmp_path / "ground.key"
+    given.write_text("ab" * 32 + "\n")
     for _ in range(2):  # the second flash replaces the first bundle
         res = orbnode("flash", "--board", "jetson-orin-nano", "--out", out, "--model",
                       src / "tiny.onnx", "--wheel", wheel, "--port", "/dev/ttyTHS1",
-                      "--key-path", "/etc/orbnode/tc.key", "--json")
+                      "--key-file", given, "--key-path", "/etc/orbnode/tc.key", "--json",
+                      "--wheel-only")
         assert res.returncode == 0, res.stderr
     m = json.loads(res.stdout)
     assert m["model"]["files"] == ["models/tiny.onnx", "models/tiny.bin"]
@@ -197,7 +228,10 @@ def test_rebuild_with_custom_model_port_key_and_prebuilt_wheel(bundle, manifest,
     assert "LoadCredential=tc.key:/etc/orbnode/tc.key" in unit
     assert "--key-file %d/tc.key" in unit and "--port /dev/ttyTHS1" in unit
     assert "After=dev-ttyTHS1.device" in unit
-    assert not list(out.rglob("*.key"))
+    assert [p.relative_to(out).as_posix() for p in out.rglob("*.key")] == ["keys/tc.key"]
+    assert (out / "keys" / "tc.key").read_text().strip() == "ab" * 32
+    assert "ab" * 32 not in res.stderr  # a given key is never printed
+    assert m["key"]["fresh"] is False and m["key"]["installed_at"] == "/etc/orbnode/tc.key"
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".b.")]  # no scratch left
 
 
@@ -207,11 +241,32 @@ def test_rebuild_with_custom_model_port_key_and_prebuilt_wheel(bundle, manifest,
     (["--board", "rpi4", "--model", ROOT / "README.md"], ["not an ONNX model"]),
     (["--board", "rpi4", "--python-version", "3"], ["--python-version"]),
     (["--board", "rpi4", "--wheel", "/nonexistent.whl"], ["wheel not found"]),
+    (["--board", "rpi4", "--key-file", "/nonexistent.key"], ["cannot read key file"]),
+    (["--board", "rpi4", "--key-path", "etc/tc.key"], ["--key-path", "absolute"]),
+    (["--board", "rpi4", "--wheel-only", "--wheelhouse", "."], ["contradict"]),
+    (["--board", "rpi4", "--wheelhouse", "/nonexistent-dir"], ["not a directory"]),
+    # A platform with no wheel: a local wheelhouse without it (no index needed).
+    (["--board", "rpi4", "--wheelhouse", "EMPTY"], ["no wheel of", "Python 3.11",
+                                                    "manylinux_2_36_aarch64"]),
 ])
 def test_bad_input_is_one_line_exit_2(tmp_path, args, words):
-    res = orbnode("flash", "--out", tmp_path / "b", *args)
+    empty = tmp_path / "wheelhouse"
+    empty.mkdir()
+    args = [empty if a == "EMPTY" else a for a in args]
+    res = orbnode("flash", "--out", tmp_path / "new" / "b", *args)
     assert_one_line_error(res, *words)
-    assert not (tmp_path / "b").exists()
+    assert not (tmp_path / "new").exists()  # nothing written, not even the parent
+    assert list(empty.iterdir()) == []
+
+
+def test_board_auto_detects_this_machine(bundle, manifest, tmp_path):
+    from node.boards import detect_board
+
+    res = orbnode("flash", "--board", "auto", "--out", tmp_path / "b", "--wheel-only",
+                  "--no-tar", "--wheel", bundle / manifest["wheel"])
+    assert res.returncode == 0, res.stderr
+    assert f"--board auto: {detect_board()} (" in res.stderr
+    assert json.loads((tmp_path / "b" / "manifest.json").read_text())["board"] == detect_board()
 
 
 def test_unwritable_out_is_one_line_exit_2(tmp_path):

@@ -1,4 +1,5 @@
-"""The bundle installs with no network: the real install.sh, in a network namespace.
+"""A --wheel-only bundle installs with no network: the real install.sh, in a network
+namespace. (Bundles with their dependency wheels: tests/test_flash_offline.py.)
 
 What this proves. install.sh, unchanged, runs from the extracted tarball with no
 network at all (``unshare -rn``: a fresh network namespace without even a loopback
@@ -10,15 +11,12 @@ profile, manifest and unit under the prefix, and the *installed* copy (not this
 checkout) passes ``orbnode node --selftest --bundle PREFIX``.
 
 What it does not prove. The dependencies are not installed from the bundle: the
-bundle is built without --with-deps (that needs the package index), so the fresh venv
+bundle is built with --wheel-only (no package index needed), so the fresh venv
 sees this project's .venv site-packages through a .pth file, via a directory of
 symlinks that leaves out orbnode itself (its editable install), so pip must install
 orbnode from the bundle and finds the rest already satisfied. The venv is made by
 the test (install.sh takes the "reuse the venv" branch); the board's architecture
-and Python (aarch64, 3.10 on a Jetson) are not exercised. The opt-in test at the end
-(ORBNODE_TEST_WITH_DEPS=1, needs the index) closes the first gap on this machine's
-platform: a bundle with dependency wheels installed by install.sh into a venv it
-creates itself, offline.
+and Python (aarch64, 3.10 on a Jetson) are not exercised.
 """
 
 from __future__ import annotations
@@ -66,7 +64,8 @@ def run_offline(cmd: list[str], prefix: Path, cwd: Path, **extra: str):
 def tarball(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("flash") / "bundle-rpi4"
     res = subprocess.run([sys.executable, "-m", "orbnode", "flash", "--board", "rpi4", "--out",
-                          str(out)], capture_output=True, text=True, cwd=ROOT, timeout=300)
+                          str(out), "--wheel-only"], capture_output=True, text=True, cwd=ROOT,
+                         timeout=300)
     assert res.returncode == 0, res.stderr
     return out.with_name("bundle-rpi4.tar.gz")
 
@@ -155,22 +154,3 @@ def test_install_refuses_a_corrupt_bundle(tarball, tmp_path):
     assert res.returncode != 0
     assert "do not match SHA256SUMS" in res.stderr
     assert not prefix.exists()
-
-
-@pytest.mark.skipif(os.environ.get("ORBNODE_TEST_WITH_DEPS") != "1",
-                    reason="needs the package index; set ORBNODE_TEST_WITH_DEPS=1")
-def test_bundle_with_dependency_wheels_installs_into_a_bare_venv(tmp_path):
-    """Host platform bundle with every dependency wheel: install.sh makes the venv itself
-    from the base interpreter (no .venv packages visible) and installs offline."""
-    out = tmp_path / "bundle-host"
-    version = f"{sys.version_info.major}.{sys.version_info.minor}"
-    res = subprocess.run([sys.executable, "-m", "orbnode", "flash", "--board", "x86-workstation",
-                          "--out", str(out), "--with-deps", "--python-version", version,
-                          "--platform", f"manylinux_2_28_{os.uname().machine}"],
-                         capture_output=True, text=True, cwd=ROOT, timeout=900)
-    assert res.returncode == 0, res.stderr
-    prefix = tmp_path / "opt-orbnode"
-    base = Path(sys._base_executable if hasattr(sys, "_base_executable") else sys.executable)
-    res = run_offline(["bash", str(out / "install.sh")], prefix, tmp_path, PYTHON=str(base))
-    assert res.returncode == 0, res.stdout + res.stderr
-    assert json.loads((prefix / "selftest.json").read_text())["ok"]

@@ -232,6 +232,19 @@ def detect_board(root: str = "/") -> str:
     return "x86-workstation"
 
 
+def detect_board_evidence(root: str = "/") -> str:
+    """What :func:`detect_board` went by, for a log line: the device-tree model, the
+    Jetson release file, or neither."""
+    model = _read_text(os.path.join(root, "proc/device-tree/model"))
+    if model:
+        return f"/proc/device-tree/model: {model}"
+    release = os.path.join(root, "etc/nv_tegra_release")
+    if os.path.exists(release):
+        first = _read_text(release).splitlines()
+        return f"/etc/nv_tegra_release: {first[0] if first else 'present'}"
+    return "no device-tree model, no Jetson release file: a workstation"
+
+
 def sensor_paths(profile: BoardProfile) -> dict[str, list[str]]:
     """The files each ``profile.power_sensors`` entry reads on this machine.
 
@@ -263,6 +276,7 @@ __all__ = [
     "BoardProfile",
     "ModeSpec",
     "detect_board",
+    "detect_board_evidence",
     "list_boards",
     "load_board",
     "sensor_paths",
