@@ -59,7 +59,7 @@ from firmware_stubs.profiles import (
     load_radiation,
     load_spacecraft,
 )
-from firmware_stubs.radenvlib import RadiationEnvironment
+from firmware_stubs.radenvlib import RadiationEnvironment, RateMap
 from firmware_stubs.sunlib import sun_position_eci_km
 from node.boards import BoardProfile, load_board
 from node.errors import OrbnodeError
@@ -256,6 +256,7 @@ class Envelope:
         self.radiation = radiation
         self.shadow = shadow
         self.fixed_beta_deg = fixed_beta_deg
+        self._rate_map: RateMap | None = None
         self.epoch = orbit.epoch
         self._jd0 = sum(julian_date(self.epoch))
         self._sun_unit = (
@@ -308,6 +309,9 @@ class Envelope:
         mode: str = "FULL",
         age_years: float | None = None,
         j2: bool = True,
+        device: str | None = None,
+        shielding_mm_al: float | None = None,
+        solar: str | None = None,
     ) -> Envelope:
         """Build an envelope from names and numbers; bad input raises :class:`OrbnodeError`.
 
@@ -317,6 +321,9 @@ class Envelope:
         the date (``epoch``, default 2025-03-20 12:00 UTC, or the TLE epoch). A ``tle``
         takes precedence over ``altitude_km``, ``inclination_deg``, ``raan_deg`` and
         ``beta_deg``. ``board`` None: the board the spacecraft was sized for.
+        ``device`` (memory technology), ``shielding_mm_al`` and ``solar`` (AP8 phase)
+        default to the board's weight memory, the spacecraft's shielding and the
+        environment's phase.
         """
         if not isinstance(initial_soc, (int, float)) or not 0.0 <= float(initial_soc) <= 1.0:
             raise OrbnodeError(f"initial state of charge must be within 0..1, got {initial_soc!r}")
@@ -342,7 +349,12 @@ class Envelope:
                 sc = replace(sc, battery=replace(sc.battery, age_years=float(age_years)))
             except ValueError as exc:
                 raise OrbnodeError(f"battery age {age_years!r}: {exc}") from None
-        env = load_radiation(radiation)
+        env = load_radiation(
+            radiation,
+            device=prof.weight_memory if device is None else device,
+            shielding_mm_al=sc.shielding_mm_al if shielding_mm_al is None else shielding_mm_al,
+            solar=solar,
+        )
         if tle is not None:
             if not (isinstance(tle, (tuple, list)) and len(tle) == 2):
                 raise OrbnodeError("tle must be a pair of lines")
@@ -419,11 +431,15 @@ class Envelope:
         lat, lon = subpoint_deg(r, jd)
         normal = np.cross(r, v)
         beta = beta_angle_deg(s_hat, normal / np.linalg.norm(normal, axis=1, keepdims=True))
-        in_saa = self.radiation.in_saa(lat, lon)
-        if self.radiation.orbit_average_rate_per_bit_day == 0.0:
-            rate = np.zeros(t.shape)
+        if self.radiation.enabled:
+            rmap = self.rate_map()
+            alt = rn - R_EARTH_KM
+            terms = {f: rmap.sample(f, lat, lon, alt) for f in ("trapped", "gcr", "spe")}
+            rate = self.radiation.rate_per_bit_day(terms)
+            in_saa = rmap.sample("in_saa", lat, lon, alt) >= 0.5
         else:
-            rate = self.radiation.upset_rate_per_bit_day(lat, lon)
+            rate = np.zeros(t.shape)
+            in_saa = np.zeros(t.shape, dtype=bool)
         return {
             "illumination": nu,
             "solar_power_w": solar,
@@ -434,6 +450,22 @@ class Envelope:
             "upset_rate_per_bit_day": rate,
             "beta_deg": beta,
         }
+
+    def rate_map(self) -> RateMap:
+        """The upset-rate map over this orbit's altitudes and latitudes (built once)."""
+        if self._rate_map is None:
+            t = np.linspace(0.0, self.period_s, 241)
+            r = self.orbit.position_eci_km(t)
+            alt = np.linalg.norm(r, axis=1) - R_EARTH_KM
+            lat_max = float(np.max(np.abs(np.degrees(np.arcsin(r[:, 2] / (alt + R_EARTH_KM))))))
+            lo, hi = float(alt.min()), float(alt.max())
+            n = 1 if hi - lo < 10.0 else min(6, int(math.ceil((hi - lo) / 50.0)) + 1)
+            levels = (0.5 * (lo + hi),) if n == 1 else tuple(np.linspace(lo, hi, n))
+            try:
+                self._rate_map = self.radiation.rate_map(levels, lat_max + 1.0)
+            except ValueError as exc:
+                raise OrbnodeError(f"radiation model: {exc}") from None
+        return self._rate_map
 
     # ------------------------------------------------------------------ stepping
     def set_solar_event(self, on: bool) -> None:
