@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "orbnode.loop_commands",
     "orbnode.envelope_commands",
     "orbnode.radiation_commands",
+    "orbnode.radenv_commands",
     "orbnode.campaign_commands",
     "orbnode.bench_commands",
 )
