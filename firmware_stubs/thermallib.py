@@ -52,7 +52,7 @@ class ThermalModel:
     sun_area_m2: float  # projected area seen by the Sun (orbit average)
     earth_area_m2: float  # area facing nadir
     absorptivity: float = 0.30  # solar absorptance of the outer surfaces
-    emissivity: float = 0.88  # infrared emittance of the radiator (DESIGN.md)
+    emissivity: float = 0.88  # infrared emittance of the radiator (docs/sources.md)
     board_heat_capacity_j_per_k: float = 90.0
     strap_conductance_w_per_k: float = 0.25
     albedo: float = EARTH_ALBEDO

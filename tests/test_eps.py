@@ -19,7 +19,7 @@ from node.errors import OrbnodeError
 
 
 def test_array_power_at_normal_incidence():
-    arr = SolarArray(area_m2=0.1)  # defaults: eta 0.30, EOL 0.89 (DESIGN.md)
+    arr = SolarArray(area_m2=0.1)  # defaults: eta 0.30, EOL 0.89 (docs/sources.md)
     assert arr.peak_power_w == pytest.approx(1361 * 0.1 * 0.30 * 0.89)
     assert float(arr.power_w(1.0, 0.1, 1.0)) == pytest.approx(arr.peak_power_w)
     assert float(arr.power_w(0.5, 0.1, 1.0)) == pytest.approx(arr.peak_power_w / 2)

@@ -56,7 +56,7 @@ def test_summary_has_the_contract_keys(one_orbit):
 
 def test_eclipse_fraction_matches_the_orbit(one_orbit):
     _, s = one_orbit
-    # 550 km, beta 0: 0.372 analytic (DESIGN.md); a tick spans 60 s of the 5739 s orbit.
+    # 550 km, beta 0: 0.372 analytic (SMAD eq. 5-21); a tick spans 60 s of the 5739 s orbit.
     assert s["eclipse_fraction_analytic"] == pytest.approx(0.372, abs=0.002)
     assert s["eclipse_fraction"] == pytest.approx(0.372, abs=0.025)
 
