@@ -4,8 +4,9 @@ cites a document outside the repository."""
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "firmware_stubs" / "data"
