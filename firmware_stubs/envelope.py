@@ -42,6 +42,7 @@ from firmware_stubs.eclipselib import (
     eclipse_fraction,
     illumination,
 )
+from firmware_stubs.envelope_kernel import Kernel, KernelState, integrate
 from firmware_stubs.orbitlib import (
     CircularOrbit,
     FixedBetaGeometry,
@@ -100,137 +101,6 @@ class EnvelopeState:
     node_power_drawn_w: float = float("nan")  # 0 while shed, else node_power_w
 
 
-@dataclass
-class _Kernel:
-    """Constants of the battery/thermal recurrence (SI, kelvin)."""
-
-    eta_c: float
-    inv_eta_d: float
-    cap_j: float
-    floor_j: float
-    release_j: float
-    cb: float
-    cs: float
-    g: float
-    krad: float
-    n_sub: int
-    bus_by_mode: tuple[float, float, float]
-    node_by_mode: tuple[float, float, float]
-    board: BoardProfile  # whose scheduler policy ``mode="auto"`` runs
-
-
-def _integrate(
-    k: _Kernel,
-    dt: float,
-    solar: list[float],
-    node: list[float],
-    heater: list[float],
-    illum: list[float],
-    qenv: list[float],
-    state: tuple[float, float, float, bool, Scheduler],
-    mode: int,
-) -> tuple[dict[str, list], tuple[float, float, float, bool, Scheduler]]:
-    """Advance battery energy and the two thermal nodes over ``len(solar)`` steps.
-
-    ``mode`` is a fixed mode code, or -1 for "auto": the node's own scheduler
-    (:class:`node.scheduler.Scheduler`, the one policy) picks the mode, and so the
-    node power ``node_by_mode``, from what the bus would report at each step start.
-    ``state`` = (E_j, T_board_K, T_struct_K, shed, scheduler). Pure Python floats on purpose:
-    this loop is the only sequential part and list indexing beats numpy scalars.
-    """
-    E, tb, ts, shed, sched = state
-    eta_c, inv_d, cap, floor_j, release = k.eta_c, k.inv_eta_d, k.cap_j, k.floor_j, k.release_j
-    cap_inv, floor_soc = 1.0 / cap, floor_j / cap
-    g, krad, n_sub = k.g, k.krad, k.n_sub
-    h_b, h_s = dt / n_sub / k.cb, dt / n_sub / k.cs
-    bus_m, node_m = k.bus_by_mode, k.node_by_mode
-    eta_c_dt, inv_d_dt = eta_c * dt, inv_d * dt
-    n = len(solar)
-    o_e = [0.0] * n
-    o_tb = [0.0] * n
-    o_ts = [0.0] * n
-    o_shed = [False] * n
-    o_node = [0.0] * n
-    o_bus = [0.0] * n
-    o_shunt = [0.0] * n
-    o_unserved = [0.0] * n
-    o_loss = [0.0] * n
-    o_mode = [mode] * n
-    auto = mode < 0
-    for i in range(n):
-        s = solar[i]
-        if auto:
-            m = MODE_CODES[sched.update(illumination=illum[i], soc=E * cap_inv,
-                                        soc_floor=floor_soc, temp_c=tb - ZERO_C_K,
-                                        load_shed=shed).mode]
-            o_mode[i] = m
-            pn = node_m[m]
-        else:
-            m = mode
-            pn = node[i]
-        pb = bus_m[m] + heater[i]
-        if shed and E >= release:
-            shed = False
-        if not shed:
-            net = s - pb - pn
-            d_e = net * eta_c_dt if net > 0.0 else net * inv_d_dt
-            if d_e < 0.0 and E + d_e < floor_j:
-                shed = True
-        if shed:
-            pn = 0.0
-            net = s - pb
-            d_e = net * eta_c_dt if net > 0.0 else net * inv_d_dt
-        e_new = E + d_e
-        shunt = 0.0
-        unserved = 0.0
-        if e_new > cap:
-            shunt = (e_new - cap) / eta_c_dt
-            e_new = cap
-        elif e_new < 0.0:
-            unserved = -e_new / inv_d_dt
-            e_new = 0.0
-        # Conversion losses (W), charged only on power that actually passed through the
-        # battery: charging, the array power accepted (net - shunt) loses (1 - eta_c) of
-        # it; discharging, the loads served from the battery (-net - unserved) cost
-        # 1/eta_d of themselves, the excess being heat. An empty battery serves nothing
-        # and so heats nothing; counting ``unserved`` as served would invent heat and
-        # break the energy balance. Then
-        # (solar - shunt) - node - (bus - unserved) - loss = dE / dt holds per step.
-        if net > 0.0:
-            loss = (net - shunt) * (1.0 - eta_c)
-        else:
-            loss = (-net - unserved) * (inv_d - 1.0)
-        heat_s = qenv[i] + pb - unserved + loss
-        for _ in range(n_sub):
-            q = g * (tb - ts)
-            t2 = ts * ts
-            tb += (pn - q) * h_b
-            ts += (heat_s + q - krad * t2 * t2) * h_s
-        E = e_new
-        o_e[i] = E
-        o_tb[i] = tb
-        o_ts[i] = ts
-        o_shed[i] = shed
-        o_node[i] = pn
-        o_bus[i] = pb - unserved
-        o_shunt[i] = shunt
-        o_unserved[i] = unserved
-        o_loss[i] = loss
-    out = {
-        "battery_energy_j": o_e,
-        "temp_k": o_tb,
-        "structure_temp_k": o_ts,
-        "load_shed": o_shed,
-        "node_power_drawn_w": o_node,
-        "bus_power_w": o_bus,
-        "shunt_power_w": o_shunt,
-        "unserved_power_w": o_unserved,
-        "battery_loss_w": o_loss,
-        "mode": o_mode,
-    }
-    return out, (E, tb, ts, shed, sched)
-
-
 class Envelope:
     """Orbit, power and thermal envelope of one compute node, advanced in simulated time."""
 
@@ -285,8 +155,8 @@ class Envelope:
         e0 = initial_soc * bat.capacity_j
         tb0, ts0 = self._initial_temps_c(mode)
         self._t = 0.0
-        self._state = (e0, tb0 + ZERO_C_K, ts0 + ZERO_C_K, initial_soc < bat.soc_floor,
-                       Scheduler.for_board(board))
+        self._state = KernelState(e0, tb0 + ZERO_C_K, ts0 + ZERO_C_K,
+                                  initial_soc < bat.soc_floor, Scheduler.for_board(board).latches)
         self._last: EnvelopeState | None = None
         self.totals_j = {k: 0.0 for k in ("solar", "shunt", "node", "bus", "unserved", "loss")}
 
@@ -377,11 +247,11 @@ class Envelope:
             mode=mode,
         )
 
-    def _make_kernel(self) -> _Kernel:
+    def _make_kernel(self) -> Kernel:
         bat, th, b = self.battery, self.thermal, self.board
         cap = bat.capacity_j
         floor_soc = bat.soc_floor
-        return _Kernel(
+        return Kernel(
             eta_c=bat.charge_efficiency,
             inv_eta_d=1.0 / bat.discharge_efficiency,
             cap_j=cap,
@@ -394,7 +264,7 @@ class Envelope:
             n_sub=1,
             bus_by_mode=tuple(self.spacecraft.bus.modes_w[m] for m in MODES),  # type: ignore[arg-type]
             node_by_mode=tuple(b.modelled_power_w(m) for m in MODES),  # type: ignore[arg-type]
-            board=b,
+            policy=Scheduler.for_board(b).policy_args(),
         )
 
     def _initial_temps_c(self, mode: str) -> tuple[float, float]:
@@ -477,23 +347,16 @@ class Envelope:
     ) -> dict[str, np.ndarray]:
         geo = self.sample(t_mid)
         k = self._kernel
-        e_start = self._state[0]
+        e_start = self._state.energy_j
         k.n_sub = self.thermal.substeps(dt)
         mode_for_bus = self.mode if mode_code < 0 else MODES[mode_code]
         heater = (
             self.spacecraft.bus.power_w(mode_for_bus, geo["illumination"])
             - (self.spacecraft.bus.modes_w[mode_for_bus])
         )
-        raw, self._state = _integrate(
-            k,
-            dt,
-            geo["solar_power_w"].tolist(),
-            node_w.tolist(),
-            heater.tolist(),
-            geo["illumination"].tolist(),
-            geo["q_env_w"].tolist(),
-            self._state,
-            mode_code,
+        raw, self._state = integrate(
+            k, dt, geo["solar_power_w"], node_w, heater, geo["illumination"], geo["q_env_w"],
+            self._state, mode_code,
         )
         out: dict[str, np.ndarray] = {"battery_energy_start_j": np.asarray(e_start)}
         n = t_mid.size
@@ -572,7 +435,8 @@ class Envelope:
         if self._last is not None:
             return self._last
         geo = self.sample(np.array([0.0]))
-        e, tb, ts, shed, _ = self._state
+        st = self._state
+        e, tb, ts, shed = st.energy_j, st.board_k, st.structure_k, st.shed
         cap = self._kernel.cap_j
         node_w = self.board.modelled_power_w(self.mode)
         return EnvelopeState(

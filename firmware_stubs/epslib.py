@@ -207,3 +207,32 @@ class BusLoads:
         return self.modes_w[mode] + self.eclipse_heater_w * (
             1.0 - np.asarray(illumination, dtype=float)
         )
+
+
+def battery_step(
+    energy_j: float, net_w: float, dt_s: float, eta_c: float, inv_eta_d: float, cap_j: float
+) -> tuple[float, float, float, float]:
+    """One step of the battery book-keeping (module doc), scalar and call-free.
+
+    ``net_w`` = solar - loads at the terminals. Returns (E_new, shunt_w, unserved_w,
+    loss_w): energy above capacity is shunted at the array, a demand an empty battery
+    cannot meet is unserved, and the conversion loss is charged only on power that
+    passed through the battery, so (solar - shunt) - loads + unserved - loss = dE/dt.
+    """
+    if net_w > 0.0:
+        e_new = energy_j + net_w * eta_c * dt_s
+    else:
+        e_new = energy_j + net_w * inv_eta_d * dt_s
+    shunt = 0.0
+    unserved = 0.0
+    if e_new > cap_j:
+        shunt = (e_new - cap_j) / (eta_c * dt_s)
+        e_new = cap_j
+    elif e_new < 0.0:
+        unserved = -e_new / (inv_eta_d * dt_s)
+        e_new = 0.0
+    if net_w > 0.0:
+        loss = (net_w - shunt) * (1.0 - eta_c)
+    else:
+        loss = (-net_w - unserved) * (inv_eta_d - 1.0)
+    return e_new, shunt, unserved, loss
