@@ -40,6 +40,7 @@ class RunConfig:
     board: str = "auto"
     spacecraft: str | None = None
     radiation: str = "leo"
+    device: str | None = None  # memory holding the weights; None: the board's
     initial_soc: float = 1.0
     upset_acceleration: float = 1.0
     level: str = "runtime"
@@ -107,7 +108,8 @@ def run(cfg: RunConfig) -> dict[str, Any]:
     model = _check_model(cfg)
     env = Envelope.from_config(altitude_km=cfg.altitude_km, beta_deg=cfg.beta_deg, board=board,
                                spacecraft=cfg.spacecraft or board.default_spacecraft,
-                               radiation=cfg.radiation, initial_soc=cfg.initial_soc)
+                               radiation=cfg.radiation, initial_soc=cfg.initial_soc,
+                               device=cfg.device)
     cfg.out.mkdir(parents=True, exist_ok=True)
     db = fresh_db(cfg.out / "telemetry.sqlite")
     db.set_meta("board", board.name)

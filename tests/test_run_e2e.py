@@ -244,11 +244,11 @@ def test_any_model_with_input_shape_and_real_inputs(tmp_path):
 
 def test_radiation_upsets_reported_scrubbed_and_counted(tmp_path):
     res = orbnode("run", "--orbits", "0.5", *FAST, "--radiation", "saa-heavy",
-                  "--upset-acceleration", "100000", "--scrub-period-s", "300",
+                  "--device", "SRAM", "--upset-acceleration", "1000000", "--scrub-period-s", "300",
                   "--out", str(tmp_path), "--json")
     assert res.returncode == 0, res.stderr
     s = json.loads(res.stdout)
-    assert s["upset_acceleration"] == 100000 and s["exposed_bits"] > 0
+    assert s["upset_acceleration"] == 1000000 and s["exposed_bits"] > 0
     assert s["upsets"] > 10
     db = TelemetryDB(tmp_path / "telemetry.sqlite")
     events = db.events()
@@ -263,7 +263,7 @@ def test_radiation_upsets_reported_scrubbed_and_counted(tmp_path):
     # Tick t carries the state before it (row t-1) and the interval that just ended
     # (row t); what the node applies at tick t shows in its next report (row t+1).
     mean = sum(rows[t - 1]["upset_rate_per_bit_day"] * rows[t]["dt_s"]
-               for t in range(1, len(rows) - 1)) * 100000 * s["exposed_bits"] / 86400
+               for t in range(1, len(rows) - 1)) * 1000000 * s["exposed_bits"] / 86400
     seen = rows[-1]["upsets"] - rows[1]["upsets"]
     assert mean > 30
     assert abs(seen - mean) < 5 * mean ** 0.5
