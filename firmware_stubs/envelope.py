@@ -30,28 +30,25 @@ the board, bus power and battery losses heating the structure.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
 
-from firmware_stubs.constants import AU_KM, R_EARTH_KM, SECONDS_PER_DAY, ZERO_C_K
+from firmware_stubs.constants import R_EARTH_KM, ZERO_C_K
 from firmware_stubs.eclipselib import (
     SHADOW_MODELS,
-    beta_angle_deg,
     eclipse_fraction,
-    illumination,
 )
+from firmware_stubs.envelope_geometry import Geometry
 from firmware_stubs.envelope_kernel import Kernel, KernelState, integrate
+from firmware_stubs.envelope_state import EnvelopeState, state_at
+from firmware_stubs.envelope_summary import RunSummary, summarize
 from firmware_stubs.orbitlib import (
     CircularOrbit,
-    FixedBetaGeometry,
     TLEOrbit,
     as_utc,
     check_altitude_km,
     check_angle_deg,
-    julian_date,
-    subpoint_deg,
 )
 from firmware_stubs.profiles import (
     DEFAULT_SPACECRAFT,
@@ -61,7 +58,6 @@ from firmware_stubs.profiles import (
     load_spacecraft,
 )
 from firmware_stubs.radenvlib import RadiationEnvironment, RateMap
-from firmware_stubs.sunlib import sun_position_eci_km
 from node.boards import BoardProfile, load_board
 from node.errors import OrbnodeError
 from node.scheduler import MODES, Scheduler
@@ -69,36 +65,8 @@ from node.scheduler import MODES, Scheduler
 MODE_CODES = {name: i for i, name in enumerate(MODES)}
 DEFAULT_BOARD = "rpi4"
 MAX_STEPS = 5_000_000
-
-
-@dataclass(frozen=True)
-class EnvelopeState:
-    """The environment at the end of a step (geometry and powers: at its midpoint)."""
-
-    t_s: float  # simulated seconds since start
-    orbits: float  # orbits elapsed (t_s / period_s)
-    illumination: float  # 0 (umbra) .. 1 (full sun)
-    in_eclipse: bool  # illumination < 0.5
-    solar_power_w: float  # array output
-    node_power_w: float  # what the node drew this step (input echoed)
-    bus_power_w: float  # other spacecraft loads
-    battery_energy_j: float
-    battery_capacity_j: float
-    soc: float  # 0..1 of (faded) capacity
-    soc_floor: float  # 1 - allowed depth of discharge
-    load_shed: bool  # the battery hit its floor and the node load was cut
-    temp_c: float  # node (board) temperature
-    latitude_deg: float
-    longitude_deg: float
-    in_saa: bool
-    upset_rate_per_bit_day: float  # from radenvlib for this position and environment
-    # extras (defaults keep the positional API above unchanged)
-    structure_temp_c: float = float("nan")
-    battery_voltage_v: float = float("nan")
-    beta_deg: float = float("nan")
-    mode: str = "FULL"
-    shunt_power_w: float = 0.0  # array power not used (battery full)
-    node_power_drawn_w: float = float("nan")  # 0 while shed, else node_power_w
+__all__ = ["Envelope", "EnvelopeState", "RunSummary", "simulate", "summarize", "MODE_CODES",
+           "MAX_STEPS"]
 
 
 class Envelope:
@@ -123,23 +91,16 @@ class Envelope:
         self.orbit = orbit
         self.spacecraft = spacecraft
         self.board = board
-        self.radiation = radiation
-        self.shadow = shadow
         self.fixed_beta_deg = fixed_beta_deg
-        self._rate_map: RateMap | None = None
         self.epoch = orbit.epoch
-        self._jd0 = sum(julian_date(self.epoch))
-        self._sun_unit = (
-            None
-            if fixed_beta_deg is None
-            else FixedBetaGeometry(orbit, fixed_beta_deg).sun_unit_eci()  # type: ignore[arg-type]
-        )
         self.period_s = float(orbit.period_s)
         bat = spacecraft.battery
         self.battery = bat
         self.thermal = spacecraft.thermal_model(
             board.heat_capacity_j_per_k, board.strap_conductance_w_per_k
         )
+        self.geometry = Geometry(orbit, spacecraft.array, self.thermal, radiation, shadow,
+                                 fixed_beta_deg)
         self.mode = mode
         self.mean_altitude_km = (
             orbit.altitude_km
@@ -274,68 +235,32 @@ class Envelope:
         bus_w = float(np.mean(self.spacecraft.bus.power_w(mode, geo["illumination"])))
         return self.thermal.steady_state_c(float(np.mean(geo["q_env_w"])), bus_w, node_w)
 
-    # ------------------------------------------------------------------ geometry (vectorised)
+    # ------------------------------------------------------------------ geometry
     def sample(self, t_s: np.ndarray) -> dict[str, np.ndarray]:
-        """Geometry-driven quantities at times ``t_s`` (seconds after the epoch), vectorised:
-        illumination, solar_power_w, q_env_w, latitude_deg, longitude_deg, in_saa,
-        upset_rate_per_bit_day, beta_deg. No state changes."""
-        t = np.atleast_1d(np.asarray(t_s, dtype=float))
-        r = self.orbit.position_eci_km(t)
-        v = self.orbit.velocity_eci_km_s(t)
-        jd = self._jd0 + t / SECONDS_PER_DAY
-        if self._sun_unit is None:
-            sun = sun_position_eci_km(jd)
-            dist = np.linalg.norm(sun, axis=1)
-            s_hat = sun / dist[:, None]
-            dist_au = dist / AU_KM
-        else:
-            s_hat = np.broadcast_to(self._sun_unit, r.shape)
-            sun = s_hat * AU_KM
-            dist_au = np.ones(t.shape)
-        nu = illumination(r, sun, self.shadow)
-        rn = np.linalg.norm(r, axis=1)
-        a_eff = self.spacecraft.array.effective_area_m2(s_hat, r, v)
-        solar = self.spacecraft.array.power_w(nu, a_eff, dist_au)
-        cos_ss = np.sum(r * s_hat, axis=1) / rn
-        q_env = self.thermal.environment_heat_w(nu, cos_ss, rn - R_EARTH_KM, dist_au)
-        lat, lon = subpoint_deg(r, jd)
-        normal = np.cross(r, v)
-        beta = beta_angle_deg(s_hat, normal / np.linalg.norm(normal, axis=1, keepdims=True))
-        if self.radiation.enabled:
-            rmap = self.rate_map()
-            alt = rn - R_EARTH_KM
-            terms = {f: rmap.sample(f, lat, lon, alt) for f in ("trapped", "gcr", "spe")}
-            rate = self.radiation.rate_per_bit_day(terms)
-            in_saa = rmap.sample("in_saa", lat, lon, alt) >= 0.5
-        else:
-            rate = np.zeros(t.shape)
-            in_saa = np.zeros(t.shape, dtype=bool)
-        return {
-            "illumination": nu,
-            "solar_power_w": solar,
-            "q_env_w": q_env,
-            "latitude_deg": lat,
-            "longitude_deg": lon,
-            "in_saa": in_saa,
-            "upset_rate_per_bit_day": rate,
-            "beta_deg": beta,
-        }
+        """Geometry-driven quantities at times ``t_s`` (:meth:`Geometry.sample`); no state."""
+        return self.geometry.sample(t_s)
 
     def rate_map(self) -> RateMap:
-        """The upset-rate map over this orbit's altitudes and latitudes (built once)."""
-        if self._rate_map is None:
-            t = np.linspace(0.0, self.period_s, 241)
-            r = self.orbit.position_eci_km(t)
-            alt = np.linalg.norm(r, axis=1) - R_EARTH_KM
-            lat_max = float(np.max(np.abs(np.degrees(np.arcsin(r[:, 2] / (alt + R_EARTH_KM))))))
-            lo, hi = float(alt.min()), float(alt.max())
-            n = 1 if hi - lo < 10.0 else min(6, int(math.ceil((hi - lo) / 50.0)) + 1)
-            levels = (0.5 * (lo + hi),) if n == 1 else tuple(np.linspace(lo, hi, n))
-            try:
-                self._rate_map = self.radiation.rate_map(levels, lat_max + 1.0)
-            except ValueError as exc:
-                raise OrbnodeError(f"radiation model: {exc}") from None
-        return self._rate_map
+        """The upset-rate map along this orbit (:meth:`Geometry.rate_map`)."""
+        return self.geometry.rate_map()
+
+    @property
+    def shadow(self) -> str:
+        return self.geometry.shadow
+
+    @shadow.setter
+    def shadow(self, model: str) -> None:
+        if model not in SHADOW_MODELS:
+            raise OrbnodeError(f"unknown shadow model {model!r}; choose conical or cylindrical")
+        self.geometry.shadow = model
+
+    @property
+    def radiation(self) -> RadiationEnvironment:
+        return self.geometry.radiation
+
+    @radiation.setter
+    def radiation(self, env: RadiationEnvironment) -> None:
+        self.geometry.with_radiation(env)
 
     # ------------------------------------------------------------------ stepping
     def set_solar_event(self, on: bool) -> None:
@@ -427,7 +352,7 @@ class Envelope:
         if code < 0:
             raise OrbnodeError("step() needs a fixed power mode; 'auto' is for simulate()")
         out = self._run(dt, np.array([self._t + 0.5 * dt]), np.array([p]), code)
-        self._last = _state_at(out, 0)
+        self._last = state_at(out, 0)
         return self._last
 
     def state(self) -> EnvelopeState:
@@ -508,36 +433,8 @@ class Envelope:
                 raise OrbnodeError("node power must be finite and >= 0 W")
         t_mid = self._t + (np.arange(n) + 0.5) * dt
         out = self._run(dt, t_mid, node_w, code)
-        self._last = _state_at(out, n - 1)
+        self._last = state_at(out, n - 1)
         return out
-
-
-def _state_at(out: dict[str, np.ndarray], i: int) -> EnvelopeState:
-    return EnvelopeState(
-        t_s=float(out["t_s"][i]),
-        orbits=float(out["orbits"][i]),
-        illumination=float(out["illumination"][i]),
-        in_eclipse=bool(out["in_eclipse"][i]),
-        solar_power_w=float(out["solar_power_w"][i]),
-        node_power_w=float(out["node_power_w"][i]),
-        bus_power_w=float(out["bus_power_w"][i]),
-        battery_energy_j=float(out["battery_energy_j"][i]),
-        battery_capacity_j=float(out["battery_capacity_j"][i]),
-        soc=float(out["soc"][i]),
-        soc_floor=float(out["soc_floor"][i]),
-        load_shed=bool(out["load_shed"][i]),
-        temp_c=float(out["temp_c"][i]),
-        latitude_deg=float(out["latitude_deg"][i]),
-        longitude_deg=float(out["longitude_deg"][i]),
-        in_saa=bool(out["in_saa"][i]),
-        upset_rate_per_bit_day=float(out["upset_rate_per_bit_day"][i]),
-        structure_temp_c=float(out["structure_temp_c"][i]),
-        battery_voltage_v=float(out["battery_voltage_v"][i]),
-        beta_deg=float(out["beta_deg"][i]),
-        mode=MODES[int(out["mode"][i])],
-        shunt_power_w=float(out["shunt_power_w"][i]),
-        node_power_drawn_w=float(out["node_power_drawn_w"][i]),
-    )
 
 
 def simulate(
@@ -552,131 +449,3 @@ def simulate(
         raise OrbnodeError(f"unknown power mode {mode!r}; choose FULL, ECO, SAFE or auto")
     env = Envelope.from_config(mode="ECO" if mode == "auto" else mode, **config)  # type: ignore[arg-type]
     return env.simulate(hours, step_s, node_power_w, mode)
-
-
-class RunSummary:
-    """Streaming summary of consecutive :meth:`Envelope.simulate` chunks (JSON-ready)."""
-
-    def __init__(self, env: Envelope, step_s: float) -> None:
-        self.env = env
-        self.dt = float(step_s)
-        self.e_start: float | None = None
-        self.e_end = 0.0
-        self.steps = 0
-        self.beta_start = self.beta_end = float("nan")
-        self.sums = dict.fromkeys(
-            (
-                "solar",
-                "shunt",
-                "node",
-                "bus",
-                "unserved",
-                "loss",
-                "eclipse",
-                "illumination",
-                "shed",
-                "saa",
-                "upsets",
-            ),
-            0.0,
-        )
-        self.mode_counts = np.zeros(3)
-        self.ext = {
-            "soc_min": np.inf,
-            "soc_max": -np.inf,
-            "temp_min_c": np.inf,
-            "temp_max_c": -np.inf,
-            "structure_temp_min_c": np.inf,
-            "structure_temp_max_c": -np.inf,
-            "beta_min_deg": np.inf,
-            "beta_max_deg": -np.inf,
-        }
-        self.soc_end = float("nan")
-
-    def update(self, out: dict[str, np.ndarray]) -> None:
-        """Add one chunk of :meth:`Envelope.simulate` output."""
-        dt = self.dt
-        if self.e_start is None:
-            self.e_start = float(out["battery_energy_start_j"])
-            self.beta_start = float(out["beta_deg"][0])
-        self.e_end = float(out["battery_energy_j"][-1])
-        self.soc_end = float(out["soc"][-1])
-        self.beta_end = float(out["beta_deg"][-1])
-        self.steps += int(out["t_s"].size)
-        add = self.sums
-        add["solar"] += float(np.sum(out["solar_power_w"])) * dt
-        add["shunt"] += float(np.sum(out["shunt_power_w"])) * dt
-        add["node"] += float(np.sum(out["node_power_drawn_w"])) * dt
-        add["bus"] += float(np.sum(out["bus_power_w"])) * dt
-        add["unserved"] += float(np.sum(out["unserved_power_w"])) * dt
-        add["loss"] += float(np.sum(out["battery_loss_w"])) * dt
-        add["eclipse"] += float(np.sum(out["in_eclipse"]))
-        add["illumination"] += float(np.sum(out["illumination"]))
-        add["shed"] += float(np.sum(out["load_shed"])) * dt
-        add["saa"] += float(np.sum(out["in_saa"])) * dt
-        add["upsets"] += float(np.sum(out["upset_rate_per_bit_day"])) * dt / SECONDS_PER_DAY
-        self.mode_counts += np.bincount(out["mode"].astype(int), minlength=3)[:3]
-        x = self.ext
-        x["soc_min"] = min(x["soc_min"], float(np.min(out["soc"])))
-        x["soc_max"] = max(x["soc_max"], float(np.max(out["soc"])))
-        x["temp_min_c"] = min(x["temp_min_c"], float(np.min(out["temp_c"])))
-        x["temp_max_c"] = max(x["temp_max_c"], float(np.max(out["temp_c"])))
-        x["structure_temp_min_c"] = min(
-            x["structure_temp_min_c"], float(np.min(out["structure_temp_c"]))
-        )
-        x["structure_temp_max_c"] = max(
-            x["structure_temp_max_c"], float(np.max(out["structure_temp_c"]))
-        )
-        x["beta_min_deg"] = min(x["beta_min_deg"], float(np.min(out["beta_deg"])))
-        x["beta_max_deg"] = max(x["beta_max_deg"], float(np.max(out["beta_deg"])))
-
-    def result(self) -> dict[str, object]:
-        env, s, n = self.env, self.sums, max(self.steps, 1)
-        e0 = self.e_start if self.e_start is not None else 0.0
-        delta = self.e_end - e0
-        # As integrated (and dissipated in the structure); the balance
-        # solar - shunt - node - bus - loss = delta is then a check, not a definition.
-        loss = s["loss"]
-        upsets = s["upsets"]
-        res: dict[str, object] = {
-            "hours": self.steps * self.dt / 3600.0,
-            "step_s": self.dt,
-            "steps": self.steps,
-            "board": env.board.name,
-            "spacecraft": env.spacecraft.name,
-            "radiation": env.radiation.name,
-            "shadow": env.shadow,
-            "altitude_km": round(env.mean_altitude_km, 3),
-            "period_s": env.period_s,
-            "beta_deg_start": self.beta_start,
-            "beta_deg_end": self.beta_end,
-            "eclipse_fraction_analytic": env.eclipse_fraction,
-            "eclipse_fraction": s["eclipse"] / n,
-            "mean_illumination": s["illumination"] / n,
-            "soc_end": self.soc_end,
-            "soc_floor": env.battery.soc_floor,
-            "battery_capacity_j": env.battery.capacity_j,
-            "load_shed_s": s["shed"],
-            "board_temp_limit_c": env.board.temp_max_c,
-            "energy_solar_j": s["solar"],
-            "energy_shunt_j": s["shunt"],
-            "energy_node_j": s["node"],
-            "energy_bus_j": s["bus"],
-            "energy_battery_loss_j": loss,
-            "energy_battery_delta_j": delta,
-            "energy_unserved_j": s["unserved"],
-            "mode_share": {m: float(c) / n for m, c in zip(MODES, self.mode_counts, strict=True)},
-            "time_in_saa_s": s["saa"],
-            "time_in_saa_fraction": s["saa"] / (n * self.dt),
-            "upsets_per_bit": upsets,
-            "upsets_expected_per_mbit": upsets * 1e6,
-        }
-        res.update(self.ext)
-        return res
-
-
-def summarize(env: Envelope, out: dict[str, np.ndarray], step_s: float) -> dict[str, object]:
-    """A JSON-ready summary of one :meth:`Envelope.simulate` run."""
-    acc = RunSummary(env, step_s)
-    acc.update(out)
-    return acc.result()
