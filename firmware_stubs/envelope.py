@@ -65,6 +65,9 @@ from node.scheduler import MODES, Scheduler
 MODE_CODES = {name: i for i, name in enumerate(MODES)}
 DEFAULT_BOARD = "rpi4"
 MAX_STEPS = 5_000_000
+THERMAL_STARTS = ("periodic", "steady")
+SPIN_UP_STEPS = 360  # per orbit, 16 s at 550 km: well inside the board's 10-min time constant
+MAX_SPIN_UP_ORBITS = 60
 __all__ = ["Envelope", "EnvelopeState", "RunSummary", "simulate", "summarize", "MODE_CODES",
            "MAX_STEPS"]
 
@@ -83,6 +86,8 @@ class Envelope:
         fixed_beta_deg: float | None = None,
         initial_soc: float = 1.0,
         mode: str = "FULL",
+        thermal_start: str = "periodic",
+        expected_node_power_w: float | None = None,
     ) -> None:
         if shadow not in SHADOW_MODELS:
             raise OrbnodeError(f"unknown shadow model {shadow!r}; choose conical or cylindrical")
@@ -112,12 +117,29 @@ class Envelope:
             max(self.mean_altitude_km, 100.0), max(min(self.beta_deg, 90.0), -90.0)
         )
         self._kernel = self._make_kernel()
-        # initial state: battery at initial_soc, temperatures at the orbit-average equilibrium
+        # initial state: battery at initial_soc, temperatures at the orbit's periodic
+        # equilibrium for the load the node is expected to draw (or its mean-load steady
+        # state with thermal_start="steady")
+        if thermal_start not in THERMAL_STARTS:
+            raise OrbnodeError(f"unknown thermal start {thermal_start!r}; choose "
+                               + " or ".join(THERMAL_STARTS))
         e0 = initial_soc * bat.capacity_j
+        shed0 = initial_soc < bat.soc_floor
+        latches = Scheduler.for_board(board).latches
         tb0, ts0 = self._initial_temps_c(mode)
+        self.thermal_start = {"method": "steady", "spin_up_orbits": 0,
+                              "expected_load": f"{mode} modelled, orbit mean"}
+        if thermal_start == "periodic":
+            tb0, ts0, orbits = self._periodic_temps_c(e0, shed0, latches, mode,
+                                                      expected_node_power_w)
+            self.thermal_start = {
+                "method": "periodic", "spin_up_orbits": orbits,
+                "expected_load": ("auto policy, modelled power per mode"
+                                  if expected_node_power_w is None
+                                  else f"{float(expected_node_power_w):g} W"),
+            }
         self._t = 0.0
-        self._state = KernelState(e0, tb0 + ZERO_C_K, ts0 + ZERO_C_K,
-                                  initial_soc < bat.soc_floor, Scheduler.for_board(board).latches)
+        self._state = KernelState(e0, tb0 + ZERO_C_K, ts0 + ZERO_C_K, shed0, latches)
         self._last: EnvelopeState | None = None
         self.totals_j = {k: 0.0 for k in ("solar", "shunt", "node", "bus", "unserved", "loss")}
 
@@ -143,6 +165,8 @@ class Envelope:
         device: str | None = None,
         shielding_mm_al: float | None = None,
         solar: str | None = None,
+        thermal_start: str = "periodic",
+        expected_node_power_w: float | None = None,
     ) -> Envelope:
         """Build an envelope from names and numbers; bad input raises :class:`OrbnodeError`.
 
@@ -154,7 +178,10 @@ class Envelope:
         ``beta_deg``. ``board`` None: the board the spacecraft was sized for.
         ``device`` (memory technology), ``shielding_mm_al`` and ``solar`` (AP8 phase)
         default to the board's weight memory, the spacecraft's shielding and the
-        environment's phase.
+        environment's phase. ``thermal_start``: "periodic" (default) starts the board and
+        structure at the orbit's periodic equilibrium for ``expected_node_power_w`` in
+        ``mode`` (None: the node's auto policy with modelled power), "steady" at the
+        steady state of the orbit-mean loads in ``mode``.
         """
         if not isinstance(initial_soc, (int, float)) or not 0.0 <= float(initial_soc) <= 1.0:
             raise OrbnodeError(f"initial state of charge must be within 0..1, got {initial_soc!r}")
@@ -206,6 +233,8 @@ class Envelope:
             fixed_beta_deg=fixed,
             initial_soc=float(initial_soc),
             mode=mode,
+            thermal_start=thermal_start,
+            expected_node_power_w=expected_node_power_w,
         )
 
     def _make_kernel(self) -> Kernel:
@@ -234,6 +263,74 @@ class Envelope:
         node_w = self.board.modelled_power_w(mode)
         bus_w = float(np.mean(self.spacecraft.bus.power_w(mode, geo["illumination"])))
         return self.thermal.steady_state_c(float(np.mean(geo["q_env_w"])), bus_w, node_w)
+
+    def restart_thermal(self, reported_node_power_w: float, mode: str) -> None:
+        """Redo the periodic thermal start for the power the node actually reports.
+
+        Before the first step only. The node's power per mode is taken as the board's
+        modelled power per mode scaled by ``reported / modelled`` in ``mode``: a node
+        whose power comes from a sensor or a CPU-load model draws what it draws, not
+        the profile's figure, and its board temperature follows that.
+        """
+        if self._t != 0.0:
+            raise OrbnodeError("the thermal start can only be redone before the first step")
+        modelled = self.board.modelled_power_w(mode)
+        p = float(reported_node_power_w)
+        if not (math.isfinite(p) and p >= 0.0 and modelled > 0.0):
+            return
+        scale = p / modelled
+        st = self._state
+        tb, ts, orbits = self._periodic_temps_c(st.energy_j, st.shed, st.latches, mode, None,
+                                                scale)
+        self._state = KernelState(st.energy_j, tb + ZERO_C_K, ts + ZERO_C_K, st.shed,
+                                  st.latches)
+        self.thermal_start = {
+            "method": "periodic", "spin_up_orbits": orbits,
+            "expected_load": f"auto policy, modelled power per mode x {scale:.3f} "
+                             f"(the node reported {p:.2f} W in {mode})",
+        }
+
+    def _periodic_temps_c(
+        self, e0: float, shed0: bool, latches: tuple, mode: str, node_w: float | None,
+        scale: float = 1.0,
+    ) -> tuple[float, float, int]:
+        """Board and structure temperatures at the start of a thermally periodic orbit.
+
+        The first orbit (360 steps) is flown again and again — the node on the auto
+        policy with its modelled power per mode, or at ``node_w`` in ``mode`` — with the
+        battery reset to its start at each orbit start, the temperatures carried over,
+        until the orbit-mean board temperature changes by less than 0.01 K. The start
+        guess is the steady state for the first pass's mean loads, so a few structure
+        time constants suffice.
+        """
+        n = SPIN_UP_STEPS
+        dt = self.period_s / n
+        geo = self.sample((np.arange(n) + 0.5) * dt)
+        bus = self.spacecraft.bus
+        heater = bus.power_w(mode, geo["illumination"]) - bus.modes_w[mode]
+        k = self._make_kernel()
+        k.n_sub = self.thermal.substeps(dt)
+        k.node_by_mode = tuple(scale * w for w in k.node_by_mode)  # type: ignore[assignment]
+        code = -1 if node_w is None else MODE_CODES[mode]
+        node = np.full(n, 0.0 if node_w is None else float(node_w))
+        tb, ts = (x + ZERO_C_K for x in self._initial_temps_c(mode))
+        prev = math.nan
+        for orbit in range(1, MAX_SPIN_UP_ORBITS + 1):
+            out, end = integrate(k, dt, geo["solar_power_w"], node, heater, geo["illumination"],
+                                 geo["q_env_w"], KernelState(e0, tb, ts, shed0, latches), code,
+                                 compiled=False)
+            if orbit == 1:  # restart from the steady state of what was actually drawn
+                tb, ts = (x + ZERO_C_K for x in self.thermal.steady_state_c(
+                    float(np.mean(geo["q_env_w"])),
+                    float(np.mean(out["bus_power_w"] + out["battery_loss_w"])),
+                    float(np.mean(out["node_power_drawn_w"]))))
+                continue
+            tb, ts = end.board_k, end.structure_k
+            mean = float(np.mean(out["temp_k"]))
+            if abs(mean - prev) < 0.01:
+                break
+            prev = mean
+        return tb - ZERO_C_K, ts - ZERO_C_K, orbit
 
     # ------------------------------------------------------------------ geometry
     def sample(self, t_s: np.ndarray) -> dict[str, np.ndarray]:

@@ -129,6 +129,12 @@ class Simulator:
         state = self.env.state()
         self._send_tick(tick, state, 0.0)
         prev = self._hk(tick).values
+        # The thermal start needs the power the node really draws: its first report.
+        if hasattr(self.env, "restart_thermal"):
+            self.env.restart_thermal(prev["power_w"],
+                                     self.link.packets.enum_name("mode", prev["mode"]))
+            state = self.env.state()
+            self.db.set_meta("thermal_start", self.env.thermal_start)
         last_wall = time.monotonic()
         ticks = 0
         try:

@@ -121,6 +121,7 @@ def run(cfg: RunConfig) -> dict[str, Any]:
     db.set_meta("spacecraft", cfg.spacecraft or board.default_spacecraft)
     db.set_meta("period_s", env.period_s)
     db.set_meta("eclipse_fraction_analytic", env.eclipse_fraction)
+    db.set_meta("thermal_start", env.thermal_start)
     db.set_meta("complete", False)
     db.set_meta("upset_acceleration", cfg.upset_acceleration)
     db.set_meta("level", cfg.level)
