@@ -18,8 +18,12 @@ Battery and load shedding (energy in joules; :mod:`epslib`)::
     dE    = eta_c P_net dt  (P_net > 0),   P_net / eta_d dt  (P_net < 0)
 
 If the step would take E below the DoD floor, the EPS cuts the node for that step
-(``load_shed``) and keeps it cut until SoC >= floor + ``shed_release_margin``; the
-bus keeps running below the floor. Energy above capacity is shunted at the array;
+(``load_shed``) and keeps it cut until SoC >= floor + ``shed_release_margin``, and
+the bus drops to its SAFE (survival) loads meanwhile: the floor is honoured by the
+whole bus as far as a survival load allows (only that load, with the eclipse heaters,
+can draw the battery below the floor; the summary's ``soc_min`` shows by how much).
+The battery accepts at most ``Battery.max_charge_w``, tapering to 0 near full;
+what it cannot take, and energy above capacity, is shunted at the array;
 a bus demand that an empty battery cannot meet is counted as unserved. Every joule
 is accounted: sum(solar - shunt) - sum(loads served) - losses = E_end - E_start.
 
@@ -204,9 +208,11 @@ class Envelope:
             try:
                 from dataclasses import replace
 
-                sc = replace(sc, battery=replace(sc.battery, age_years=float(age_years)))
+                age = float(age_years)
+                sc = replace(sc, battery=replace(sc.battery, age_years=age),
+                             array=replace(sc.array, age_years=age))
             except ValueError as exc:
-                raise OrbnodeError(f"battery age {age_years!r}: {exc}") from None
+                raise OrbnodeError(f"spacecraft age {age_years!r}: {exc}") from None
         env = load_radiation(
             radiation,
             device=prof.weight_memory if device is None else device,
@@ -255,6 +261,8 @@ class Envelope:
             bus_by_mode=tuple(self.spacecraft.bus.modes_w[m] for m in MODES),  # type: ignore[arg-type]
             node_by_mode=tuple(b.modelled_power_w(m) for m in MODES),  # type: ignore[arg-type]
             policy=Scheduler.for_board(b).policy_args(),
+            max_charge_w=bat.max_charge_w,
+            taper_j=(1.0 - bat.taper_start_soc) * cap,
         )
 
     def _initial_temps_c(self, mode: str) -> tuple[float, float]:

@@ -12,8 +12,8 @@ same numbers to rounding (``bench/bench_envelope_year.py`` measures it).
 Per step (energy in J, temperatures in K; the module doc of :mod:`envelope`)::
 
     mode   = policy(latches, illumination, SoC - floor, T_board, shed)   (auto only)
-    P_net  = P_solar - P_bus(mode) - P_node(mode)     node cut while shed
-    E, shunt, unserved, loss = battery_step(E, P_net, dt)
+    P_net  = P_solar - P_bus(mode) - P_node(mode)     while shed: node cut, bus SAFE
+    E, shunt, unserved, loss = battery_step(E, P_net, dt, charge limit and taper)
     T_b, T_s = two_node_step(T_b, T_s, P_node, Q_env + P_bus - unserved + loss)
 """
 
@@ -52,6 +52,8 @@ class Kernel:
     bus_by_mode: tuple[float, float, float]
     node_by_mode: tuple[float, float, float]
     policy: tuple[float, ...]  # Scheduler.policy_args()
+    max_charge_w: float = float("inf")  # battery charge limit (Battery.max_charge_w)
+    taper_j: float = 0.0  # energy below full over which the charge limit tapers to 0
 
 
 @dataclass
@@ -69,7 +71,7 @@ def make_loop(policy, battery, thermal):  # noqa: ANN001, ANN201 - functions, ji
     """The step loop over arrays, calling the three given scalar functions."""
 
     def loop(dt, solar, node, heater, illum, qenv, mode, eta_c, inv_d, cap, floor_j, release,
-             cb, cs, g, krad, n_sub, bus_m, node_m, pol, e, tb, ts, shed,
+             cb, cs, g, krad, n_sub, bus_m, node_m, pol, max_charge, taper_j, e, tb, ts, shed,
              l0, l1, l2, l3, l4, out):
         h_b = dt / n_sub / cb
         h_s = dt / n_sub / cs
@@ -92,10 +94,12 @@ def make_loop(policy, battery, thermal):  # noqa: ANN001, ANN201 - functions, ji
                 d_e = net * eta_c * dt if net > 0.0 else net * inv_d * dt
                 if d_e < 0.0 and e + d_e < floor_j:
                     shed = True
-            if shed:
+            if shed:  # the floor policy: node cut, the bus to its SAFE (survival) loads
                 pn = 0.0
+                pb = bus_m[2] + heater[i]
                 net = solar[i] - pb
-            e, shunt, unserved, loss = battery(e, net, dt, eta_c, inv_d, cap)
+            e, shunt, unserved, loss = battery(e, net, dt, eta_c, inv_d, cap, max_charge,
+                                               taper_j)
             tb, ts = thermal(tb, ts, pn, qenv[i] + pb - unserved + loss, g, krad, h_b, h_s,
                              n_sub)
             out[0, i] = e
@@ -159,7 +163,7 @@ def integrate(
                k.release_j, k.cb, k.cs, k.g, k.krad, int(k.n_sub),
                np.asarray(k.bus_by_mode, dtype=np.float64),
                np.asarray(k.node_by_mode, dtype=np.float64),
-               np.asarray(k.policy, dtype=np.float64),
+               np.asarray(k.policy, dtype=np.float64), float(k.max_charge_w), float(k.taper_j),
                float(state.energy_j), float(state.board_k), float(state.structure_k),
                bool(state.shed), *(bool(x) for x in state.latches), out)
     e, tb, ts, shed, *latches = res

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from firmware_stubs.envelope import Envelope
+from firmware_stubs.sunlib import sun_distance_au
 from firmware_stubs.thermallib import ThermalModel, earth_view_factor
 from node.boards import load_board
 from node.errors import OrbnodeError
@@ -42,8 +43,10 @@ def test_equilibrium_in_constant_sunlight():
     t = sc.thermal
     f = (6378.137 / 6928.137) ** 2
     node_w = b.modelled_power_w("FULL")
+    # the Sun is held at beta 90 deg but at the date's distance: 2025-03-23, 0.996 AU
+    d_au = float(sun_distance_au(2460755.0 + 3.0)[()])
     q = (
-        t["absorptivity"] * 1361.0 * t["sun_area_m2"]
+        t["absorptivity"] * 1361.0 / d_au**2 * t["sun_area_m2"]
         + t["emissivity"] * 237.0 * t["earth_area_m2"] * f
         + sc.bus.modes_w["FULL"]
         + node_w
