@@ -34,6 +34,7 @@ the board, bus power and battery losses heating the structure.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from datetime import datetime
 
 import numpy as np
@@ -72,6 +73,7 @@ MAX_STEPS = 5_000_000
 THERMAL_STARTS = ("periodic", "steady")
 SPIN_UP_STEPS = 360  # per orbit, 16 s at 550 km: well inside the board's 10-min time constant
 MAX_SPIN_UP_ORBITS = 60
+RESTART_THERMAL_ORBITS = 0.02  # restart_thermal only this early in the run
 __all__ = ["Envelope", "EnvelopeState", "RunSummary", "simulate", "summarize", "MODE_CODES",
            "MAX_STEPS"]
 
@@ -206,8 +208,6 @@ class Envelope:
         sc = load_spacecraft(prof.default_spacecraft if spacecraft == "<default>" else spacecraft)
         if age_years is not None:
             try:
-                from dataclasses import replace
-
                 age = float(age_years)
                 sc = replace(sc, battery=replace(sc.battery, age_years=age),
                              array=replace(sc.array, age_years=age))
@@ -272,35 +272,43 @@ class Envelope:
         bus_w = float(np.mean(self.spacecraft.bus.power_w(mode, geo["illumination"])))
         return self.thermal.steady_state_c(float(np.mean(geo["q_env_w"])), bus_w, node_w)
 
-    def restart_thermal(self, reported_node_power_w: float, mode: str) -> None:
+    def restart_thermal(self, reported_node_power_w: float, mode: str) -> bool:
         """Redo the periodic thermal start for the power the node actually reports.
 
-        Before the first step only. The node's power per mode is taken as the board's
-        modelled power per mode scaled by ``reported / modelled`` in ``mode``: a node
-        whose power comes from a sensor or a CPU-load model draws what it draws, not
-        the profile's figure, and its board temperature follows that.
+        Allowed within the first ``RESTART_THERMAL_ORBITS`` of an orbit (returns False
+        later, changing nothing). The node's power per mode is the board's model,
+        ``P(m) = idle + (P_model(m) - idle) u``, with the utilisation ``u`` that makes
+        it match the report in ``mode``: a node whose power comes from a sensor or a
+        CPU-load model draws what it draws, not the profile's full-load figure.
         """
-        if self._t != 0.0:
-            raise OrbnodeError("the thermal start can only be redone before the first step")
+        if self._t > RESTART_THERMAL_ORBITS * self.period_s:
+            return False
+        idle = self.board.idle_w
         modelled = self.board.modelled_power_w(mode)
         p = float(reported_node_power_w)
-        if not (math.isfinite(p) and p >= 0.0 and modelled > 0.0):
-            return
-        scale = p / modelled
+        if not math.isfinite(p) or p < 0.0:
+            return False
+        u = (p - idle) / (modelled - idle) if modelled > idle else 1.0
+        u = min(max(u, 0.0), 1.0)
+        powers = tuple(idle + (self.board.modelled_power_w(m) - idle) * u for m in MODES)
         st = self._state
         tb, ts, orbits = self._periodic_temps_c(st.energy_j, st.shed, st.latches, mode, None,
-                                                scale)
+                                                powers)
         self._state = KernelState(st.energy_j, tb + ZERO_C_K, ts + ZERO_C_K, st.shed,
                                   st.latches)
+        if self._last is not None:
+            self._last = replace(self._last, temp_c=tb, structure_temp_c=ts)
         self.thermal_start = {
             "method": "periodic", "spin_up_orbits": orbits,
-            "expected_load": f"auto policy, modelled power per mode x {scale:.3f} "
-                             f"(the node reported {p:.2f} W in {mode})",
+            "expected_load": "auto policy, node power per mode "
+                             + "/".join(f"{w:.2f}" for w in powers)
+                             + f" W (fitted to the node's report of {p:.2f} W in {mode})",
         }
+        return True
 
     def _periodic_temps_c(
         self, e0: float, shed0: bool, latches: tuple, mode: str, node_w: float | None,
-        scale: float = 1.0,
+        powers: tuple[float, ...] | None = None,
     ) -> tuple[float, float, int]:
         """Board and structure temperatures at the start of a thermally periodic orbit.
 
@@ -318,7 +326,8 @@ class Envelope:
         heater = bus.power_w(mode, geo["illumination"]) - bus.modes_w[mode]
         k = self._make_kernel()
         k.n_sub = self.thermal.substeps(dt)
-        k.node_by_mode = tuple(scale * w for w in k.node_by_mode)  # type: ignore[assignment]
+        if powers is not None:
+            k.node_by_mode = powers  # type: ignore[assignment]
         code = -1 if node_w is None else MODE_CODES[mode]
         node = np.full(n, 0.0 if node_w is None else float(node_w))
         tb, ts = (x + ZERO_C_K for x in self._initial_temps_c(mode))

@@ -82,35 +82,52 @@ class RateMap:
         altitude_km: np.ndarray | float,
     ) -> np.ndarray:
         """Interpolate ``field`` at positions: bilinear in lat/lon, linear in altitude."""
-        grid = self.terms[field]
+        return self.sample_grids([self.terms[field]], lat_deg, lon_deg, altitude_km)[0]
+
+    def sample_grids(
+        self, grids: list[np.ndarray], lat_deg: np.ndarray, lon_deg: np.ndarray,
+        altitude_km: np.ndarray | float,
+    ) -> list[np.ndarray]:
+        """:meth:`sample` for several (k, n, m) grids on this map's axes, weights shared."""
         lat = np.clip(np.asarray(lat_deg, dtype=float), self.lat_deg[0], self.lat_deg[-1])
         lon = (np.asarray(lon_deg, dtype=float) + 180.0) % 360.0 - 180.0
+        n_lat, n_lon = self.lat_deg.size, self.lon_deg.size
         fi = (lat - self.lat_deg[0]) / LAT_STEP_DEG
-        i0 = np.clip(np.floor(fi).astype(int), 0, max(self.lat_deg.size - 2, 0))
-        wi = np.clip(fi - i0, 0.0, 1.0) if self.lat_deg.size > 1 else np.zeros_like(fi)
-        i1 = np.minimum(i0 + 1, self.lat_deg.size - 1)
+        i0 = np.clip(np.floor(fi).astype(np.intp), 0, max(n_lat - 2, 0))
+        wi = np.clip(fi - i0, 0.0, 1.0) if n_lat > 1 else np.zeros_like(fi)
+        i1 = np.minimum(i0 + 1, n_lat - 1)
         fj = (lon - self.lon_deg[0]) / LON_STEP_DEG
-        j0 = np.floor(fj).astype(int) % self.lon_deg.size
-        wj = fj - np.floor(fj)
-        j1 = (j0 + 1) % self.lon_deg.size
+        fl = np.floor(fj)
+        wj = fj - fl
+        j0 = fl.astype(np.intp) % n_lon
+        j1 = (j0 + 1) % n_lon
+        # flat indices and weights of the four corners, once for every grid
+        corners = ((i0 * n_lon + j0, (1 - wi) * (1 - wj)), (i0 * n_lon + j1, (1 - wi) * wj),
+                   (i1 * n_lon + j0, wi * (1 - wj)), (i1 * n_lon + j1, wi * wj))
 
         def plane(g: np.ndarray) -> np.ndarray:
-            return ((g[i0, j0] * (1 - wj) + g[i0, j1] * wj) * (1 - wi)
-                    + (g[i1, j0] * (1 - wj) + g[i1, j1] * wj) * wi)
+            flat = g.reshape(-1)
+            out = flat[corners[0][0]] * corners[0][1]
+            for idx, w in corners[1:]:
+                out += flat[idx] * w
+            return out
 
         if self.altitude_km.size == 1:
-            return plane(grid[0])
+            return [plane(g[0]) for g in grids]
         alt = np.broadcast_to(np.asarray(altitude_km, dtype=float), lat.shape)
         fk = np.interp(alt, self.altitude_km, np.arange(self.altitude_km.size))
-        k0 = np.minimum(np.floor(fk).astype(int), self.altitude_km.size - 2)
+        k0 = np.minimum(np.floor(fk).astype(np.intp), self.altitude_km.size - 2)
         wk = fk - k0
-        out = np.empty(lat.shape)
-        for k in range(self.altitude_km.size - 1):
-            sel = k0 == k
-            if np.any(sel):
-                lo, hi = plane(grid[k])[sel], plane(grid[k + 1])[sel]
-                out[sel] = lo * (1 - wk[sel]) + hi * wk[sel]
-        return out
+        results = []
+        for g in grids:
+            out = np.empty(lat.shape)
+            for k in range(self.altitude_km.size - 1):
+                sel = k0 == k
+                if np.any(sel):
+                    lo, hi = plane(g[k])[sel], plane(g[k + 1])[sel]
+                    out[sel] = lo * (1 - wk[sel]) + hi * wk[sel]
+            results.append(out)
+        return results
 
 
 @lru_cache(maxsize=16)

@@ -127,12 +127,13 @@ def test_periodic_thermal_start_is_periodic_from_the_first_orbit(board):
 def test_restart_thermal_follows_the_reported_power():
     env = Envelope.from_config(board="x86-workstation", radiation="off", mode="FULL")
     hot = env.state().temp_c
-    env.restart_thermal(0.25 * env.board.modelled_power_w("FULL"), "FULL")
+    board = env.board
+    reported = board.idle_w + 0.1 * (board.modelled_power_w("FULL") - board.idle_w)
+    assert env.restart_thermal(reported, "FULL")
     assert env.state().temp_c < hot - 5.0
-    assert "reported" in env.thermal_start["expected_load"]
-    env.step(1.0, 1.0)
-    with pytest.raises(OrbnodeError):
-        env.restart_thermal(10.0, "FULL")
+    assert "fitted to the node's report" in env.thermal_start["expected_load"]
+    env.step(0.5 * env.period_s, reported, "FULL")  # too late for a new start
+    assert not env.restart_thermal(reported, "FULL")
 
 
 def test_unknown_thermal_start_is_one_line():
