@@ -76,6 +76,18 @@ def test_battery_never_below_floor_and_power_source_named(one_orbit):
     assert s["power_measured"] == (kind != "model")
 
 
+def test_run_starts_at_the_thermal_periodic_equilibrium(one_orbit):
+    out, s = one_orbit
+    assert s["thermal_start"]["method"] == "periodic"
+    assert "fitted to the node's report" in s["thermal_start"]["expected_load"]
+    db = TelemetryDB(out / "telemetry.sqlite")
+    rows = db.hk_rows()
+    db.close()
+    # periodic: the board ends the orbit where it began (a transient start drifted ~5 C)
+    assert abs(rows[-1]["temp_c"] - rows[0]["temp_c"]) < 1.0
+    assert len(s["temp_orbit_mean_c"]) == 1
+
+
 def test_archive_and_plot(one_orbit):
     out, s = one_orbit
     db = TelemetryDB(out / "telemetry.sqlite")
