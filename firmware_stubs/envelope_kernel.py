@@ -19,6 +19,7 @@ Per step (energy in J, temperatures in K; the module doc of :mod:`envelope`)::
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -67,8 +68,9 @@ class KernelState:
     latches: tuple[bool, bool, bool, bool, bool]  # Scheduler.latches order
 
 
-def make_loop(policy, battery, thermal):  # noqa: ANN001, ANN201 - functions, jitted or not
-    """The step loop over arrays, calling the three given scalar functions."""
+def make_loop(policy: Callable, battery: Callable, thermal: Callable) -> Callable:
+    """The step loop over arrays, calling the three given scalar functions (plain or
+    numba-jitted: the loop is the same text either way)."""
 
     def loop(dt, solar, node, heater, illum, qenv, mode, eta_c, inv_d, cap, floor_j, release,
              cb, cs, g, krad, n_sub, bus_m, node_m, pol, max_charge, taper_j, e, tb, ts, shed,
@@ -121,7 +123,7 @@ python_loop = make_loop(policy_step, battery_step, two_node_step)
 _compiled = None
 
 
-def compiled_loop():  # noqa: ANN201
+def compiled_loop() -> Callable | None:
     """The same loop compiled by numba (None without numba); built once per process."""
     global _compiled
     if _compiled is None:

@@ -141,6 +141,14 @@ def _lb_grid(solar: str, altitude_km: float, lat_max_deg: float) -> tuple[np.nda
     return lat, lon, big_l, b_b0
 
 
+def _at_energy(energy_mev: np.ndarray, integral_flux: np.ndarray, at_mev: float) -> np.ndarray:
+    """F(>at_mev) from spectra on the grid (energy axis last), linear in ln E."""
+    x = np.log(energy_mev)
+    i = int(np.clip(np.searchsorted(x, np.log(at_mev)) - 1, 0, x.size - 2))
+    w = (np.log(at_mev) - x[i]) / (x[i + 1] - x[i])
+    return integral_flux[..., i] * (1.0 - w) + integral_flux[..., i + 1] * w
+
+
 def check_trapped_altitude_km(altitude_km: float) -> float:
     """The trapped-belt model's altitude range, 100..3000 km; ValueError outside it."""
     alt = float(altitude_km)
@@ -196,10 +204,7 @@ class RadiationEnvironment:
         )
         spe_sh = shielded_integral_flux(e, spe_in, self.shielding_mm_al, self.range_table)
         spe = proton_rate_per_bit_s(self.device, e, spe_sh) * SECONDS_PER_DAY
-        f10 = np.array([np.interp(np.log(10.0), np.log(e), row) for row in
-                        f_in.reshape(-1, e.size)]).reshape(f_in.shape[:-1])
-        f30 = np.array([np.interp(np.log(30.0), np.log(e), row) for row in
-                        f_in.reshape(-1, e.size)]).reshape(f_in.shape[:-1])
+        f10, f30 = (_at_energy(e, f_in, x) for x in (10.0, 30.0))
         big_l = np.asarray(l_shell, dtype=float)
         in_saa = (big_l < p.saa_max_l) & (big_l > 0) & (f10 > p.saa_min_flux_10mev)
         return RateTerms(trapped, gcr, spe, f10, f30, in_saa.astype(float))

@@ -27,7 +27,7 @@ ENERGY_GRID_MEV = np.geomspace(1.0, AP8_MAX_ENERGY_MEV, 48)
 
 @lru_cache(maxsize=2)
 def _model(solar: str):  # -> aep8.Model
-    import aep8  # noqa: PLC0415 - heavy import (astropy), on first use only
+    import aep8  # heavy (astropy): on first use only
 
     return aep8.model("p", solar)
 
@@ -36,9 +36,9 @@ def geomagnetic_coordinates(
     lat_deg: np.ndarray, lon_deg: np.ndarray, altitude_km: np.ndarray | float, solar: str
 ) -> tuple[np.ndarray, np.ndarray]:
     """(L, B/B0) of geodetic positions in AP8's field model for ``solar``."""
-    from astropy import units as u  # noqa: PLC0415
-    from astropy.coordinates import EarthLocation  # noqa: PLC0415
-    from astropy.time import Time  # noqa: PLC0415
+    from astropy import units as u
+    from astropy.coordinates import EarthLocation
+    from astropy.time import Time
 
     lat = np.asarray(lat_deg, dtype=float)
     lon = np.asarray(lon_deg, dtype=float)
@@ -53,7 +53,7 @@ def integral_flux_lb(
     l_shell: np.ndarray, b_b0: np.ndarray, energy_mev: np.ndarray, solar: str
 ) -> np.ndarray:
     """F(>E) in cm^-2 s^-1 at (L, B/B0), energy axis last; 0 where AP8 has no flux."""
-    from astropy import units as u  # noqa: PLC0415
+    from astropy import units as u
 
     e = np.asarray(energy_mev, dtype=float)
     lv = np.asarray(l_shell, dtype=float)[..., None]
