@@ -6,7 +6,7 @@ Sources:
 - J2: EGM-96 (Vallado table D-1).
 - Solar radius 696 000 km and AU: Montenbruck & Gill, *Satellite Orbits* (2000), §3.4
   and IAU 2012 Resolution B2.
-- Solar constant 1361 W/m^2: Kopp & Lean, GRL 38 (2011) L01706 (DESIGN.md table).
+- Solar constant 1361 W/m^2: Kopp & Lean, GRL 38 (2011) L01706.
 - Earth albedo 0.30 and outgoing long-wave 237 W/m^2: orbit-average design values,
   Gilmore, *Spacecraft Thermal Control Handbook* vol. 1 (2002), ch. 2.
 - Stefan-Boltzmann constant: CODATA 2018 (exact in SI 2019).

@@ -6,8 +6,7 @@ normal)::
     beta = asin(s_hat . h_hat)
 
 Analytic eclipse fraction of a circular orbit in a cylindrical shadow (Earth radius
-R, altitude h; e.g. Wertz, *Space Mission Analysis and Design* 3rd ed. eq. 5-21;
-DESIGN.md)::
+R, altitude h; e.g. Wertz, *Space Mission Analysis and Design* 3rd ed. eq. 5-21)::
 
     beta* = asin(R / (R + h))                          no eclipse for |beta| >= beta*
     f = acos( sqrt(h^2 + 2 R h) / ((R + h) cos beta) ) / pi

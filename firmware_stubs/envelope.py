@@ -18,8 +18,12 @@ Battery and load shedding (energy in joules; :mod:`epslib`)::
     dE    = eta_c P_net dt  (P_net > 0),   P_net / eta_d dt  (P_net < 0)
 
 If the step would take E below the DoD floor, the EPS cuts the node for that step
-(``load_shed``) and keeps it cut until SoC >= floor + ``shed_release_margin``; the
-bus keeps running below the floor. Energy above capacity is shunted at the array;
+(``load_shed``) and keeps it cut until SoC >= floor + ``shed_release_margin``, and
+the bus drops to its SAFE (survival) loads meanwhile: the floor is honoured by the
+whole bus as far as a survival load allows (only that load, with the eclipse heaters,
+can draw the battery below the floor; the summary's ``soc_min`` shows by how much).
+The battery accepts at most ``Battery.max_charge_w``, tapering to 0 near full;
+what it cannot take, and energy above capacity, is shunted at the array;
 a bus demand that an empty battery cannot meet is counted as unserved. Every joule
 is accounted: sum(solar - shunt) - sum(loads served) - losses = E_end - E_start.
 
@@ -30,27 +34,26 @@ the board, bus power and battery losses heating the structure.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import datetime
 
 import numpy as np
 
-from firmware_stubs.constants import AU_KM, R_EARTH_KM, SECONDS_PER_DAY, ZERO_C_K
+from firmware_stubs.constants import R_EARTH_KM, ZERO_C_K
 from firmware_stubs.eclipselib import (
     SHADOW_MODELS,
-    beta_angle_deg,
     eclipse_fraction,
-    illumination,
 )
+from firmware_stubs.envelope_geometry import Geometry
+from firmware_stubs.envelope_kernel import Kernel, KernelState, integrate
+from firmware_stubs.envelope_state import EnvelopeState, state_at
+from firmware_stubs.envelope_summary import RunSummary, summarize
 from firmware_stubs.orbitlib import (
     CircularOrbit,
-    FixedBetaGeometry,
     TLEOrbit,
     as_utc,
     check_altitude_km,
     check_angle_deg,
-    julian_date,
-    subpoint_deg,
 )
 from firmware_stubs.profiles import (
     DEFAULT_SPACECRAFT,
@@ -59,8 +62,7 @@ from firmware_stubs.profiles import (
     load_radiation,
     load_spacecraft,
 )
-from firmware_stubs.radenvlib import RadiationEnvironment
-from firmware_stubs.sunlib import sun_position_eci_km
+from firmware_stubs.radenvlib import RadiationEnvironment, RateMap
 from node.boards import BoardProfile, load_board
 from node.errors import OrbnodeError
 from node.scheduler import MODES, Scheduler
@@ -68,167 +70,12 @@ from node.scheduler import MODES, Scheduler
 MODE_CODES = {name: i for i, name in enumerate(MODES)}
 DEFAULT_BOARD = "rpi4"
 MAX_STEPS = 5_000_000
-
-
-@dataclass(frozen=True)
-class EnvelopeState:
-    """The environment at the end of a step (geometry and powers: at its midpoint)."""
-
-    t_s: float  # simulated seconds since start
-    orbits: float  # orbits elapsed (t_s / period_s)
-    illumination: float  # 0 (umbra) .. 1 (full sun)
-    in_eclipse: bool  # illumination < 0.5
-    solar_power_w: float  # array output
-    node_power_w: float  # what the node drew this step (input echoed)
-    bus_power_w: float  # other spacecraft loads
-    battery_energy_j: float
-    battery_capacity_j: float
-    soc: float  # 0..1 of (faded) capacity
-    soc_floor: float  # 1 - allowed depth of discharge
-    load_shed: bool  # the battery hit its floor and the node load was cut
-    temp_c: float  # node (board) temperature
-    latitude_deg: float
-    longitude_deg: float
-    in_saa: bool
-    upset_rate_per_bit_day: float  # from radenvlib for this position and environment
-    # extras (defaults keep the positional API above unchanged)
-    structure_temp_c: float = float("nan")
-    battery_voltage_v: float = float("nan")
-    beta_deg: float = float("nan")
-    mode: str = "FULL"
-    shunt_power_w: float = 0.0  # array power not used (battery full)
-    node_power_drawn_w: float = float("nan")  # 0 while shed, else node_power_w
-
-
-@dataclass
-class _Kernel:
-    """Constants of the battery/thermal recurrence (SI, kelvin)."""
-
-    eta_c: float
-    inv_eta_d: float
-    cap_j: float
-    floor_j: float
-    release_j: float
-    cb: float
-    cs: float
-    g: float
-    krad: float
-    n_sub: int
-    bus_by_mode: tuple[float, float, float]
-    node_by_mode: tuple[float, float, float]
-    board: BoardProfile  # whose scheduler policy ``mode="auto"`` runs
-
-
-def _integrate(
-    k: _Kernel,
-    dt: float,
-    solar: list[float],
-    node: list[float],
-    heater: list[float],
-    illum: list[float],
-    qenv: list[float],
-    state: tuple[float, float, float, bool, Scheduler],
-    mode: int,
-) -> tuple[dict[str, list], tuple[float, float, float, bool, Scheduler]]:
-    """Advance battery energy and the two thermal nodes over ``len(solar)`` steps.
-
-    ``mode`` is a fixed mode code, or -1 for "auto": the node's own scheduler
-    (:class:`node.scheduler.Scheduler`, the one policy) picks the mode, and so the
-    node power ``node_by_mode``, from what the bus would report at each step start.
-    ``state`` = (E_j, T_board_K, T_struct_K, shed, scheduler). Pure Python floats on purpose:
-    this loop is the only sequential part and list indexing beats numpy scalars.
-    """
-    E, tb, ts, shed, sched = state
-    eta_c, inv_d, cap, floor_j, release = k.eta_c, k.inv_eta_d, k.cap_j, k.floor_j, k.release_j
-    cap_inv, floor_soc = 1.0 / cap, floor_j / cap
-    g, krad, n_sub = k.g, k.krad, k.n_sub
-    h_b, h_s = dt / n_sub / k.cb, dt / n_sub / k.cs
-    bus_m, node_m = k.bus_by_mode, k.node_by_mode
-    eta_c_dt, inv_d_dt = eta_c * dt, inv_d * dt
-    n = len(solar)
-    o_e = [0.0] * n
-    o_tb = [0.0] * n
-    o_ts = [0.0] * n
-    o_shed = [False] * n
-    o_node = [0.0] * n
-    o_bus = [0.0] * n
-    o_shunt = [0.0] * n
-    o_unserved = [0.0] * n
-    o_loss = [0.0] * n
-    o_mode = [mode] * n
-    auto = mode < 0
-    for i in range(n):
-        s = solar[i]
-        if auto:
-            m = MODE_CODES[sched.update(illumination=illum[i], soc=E * cap_inv,
-                                        soc_floor=floor_soc, temp_c=tb - ZERO_C_K,
-                                        load_shed=shed).mode]
-            o_mode[i] = m
-            pn = node_m[m]
-        else:
-            m = mode
-            pn = node[i]
-        pb = bus_m[m] + heater[i]
-        if shed and E >= release:
-            shed = False
-        if not shed:
-            net = s - pb - pn
-            d_e = net * eta_c_dt if net > 0.0 else net * inv_d_dt
-            if d_e < 0.0 and E + d_e < floor_j:
-                shed = True
-        if shed:
-            pn = 0.0
-            net = s - pb
-            d_e = net * eta_c_dt if net > 0.0 else net * inv_d_dt
-        e_new = E + d_e
-        shunt = 0.0
-        unserved = 0.0
-        if e_new > cap:
-            shunt = (e_new - cap) / eta_c_dt
-            e_new = cap
-        elif e_new < 0.0:
-            unserved = -e_new / inv_d_dt
-            e_new = 0.0
-        # Conversion losses (W), charged only on power that actually passed through the
-        # battery: charging, the array power accepted (net - shunt) loses (1 - eta_c) of
-        # it; discharging, the loads served from the battery (-net - unserved) cost
-        # 1/eta_d of themselves, the excess being heat. An empty battery serves nothing
-        # and so heats nothing; counting ``unserved`` as served would invent heat and
-        # break the energy balance. Then
-        # (solar - shunt) - node - (bus - unserved) - loss = dE / dt holds per step.
-        if net > 0.0:
-            loss = (net - shunt) * (1.0 - eta_c)
-        else:
-            loss = (-net - unserved) * (inv_d - 1.0)
-        heat_s = qenv[i] + pb - unserved + loss
-        for _ in range(n_sub):
-            q = g * (tb - ts)
-            t2 = ts * ts
-            tb += (pn - q) * h_b
-            ts += (heat_s + q - krad * t2 * t2) * h_s
-        E = e_new
-        o_e[i] = E
-        o_tb[i] = tb
-        o_ts[i] = ts
-        o_shed[i] = shed
-        o_node[i] = pn
-        o_bus[i] = pb - unserved
-        o_shunt[i] = shunt
-        o_unserved[i] = unserved
-        o_loss[i] = loss
-    out = {
-        "battery_energy_j": o_e,
-        "temp_k": o_tb,
-        "structure_temp_k": o_ts,
-        "load_shed": o_shed,
-        "node_power_drawn_w": o_node,
-        "bus_power_w": o_bus,
-        "shunt_power_w": o_shunt,
-        "unserved_power_w": o_unserved,
-        "battery_loss_w": o_loss,
-        "mode": o_mode,
-    }
-    return out, (E, tb, ts, shed, sched)
+THERMAL_STARTS = ("periodic", "steady")
+SPIN_UP_STEPS = 360  # per orbit, 16 s at 550 km: well inside the board's 10-min time constant
+MAX_SPIN_UP_ORBITS = 60
+RESTART_THERMAL_ORBITS = 0.02  # restart_thermal only this early in the run
+__all__ = ["Envelope", "EnvelopeState", "RunSummary", "simulate", "summarize", "MODE_CODES",
+           "MAX_STEPS"]
 
 
 class Envelope:
@@ -245,6 +92,8 @@ class Envelope:
         fixed_beta_deg: float | None = None,
         initial_soc: float = 1.0,
         mode: str = "FULL",
+        thermal_start: str = "periodic",
+        expected_node_power_w: float | None = None,
     ) -> None:
         if shadow not in SHADOW_MODELS:
             raise OrbnodeError(f"unknown shadow model {shadow!r}; choose conical or cylindrical")
@@ -253,22 +102,16 @@ class Envelope:
         self.orbit = orbit
         self.spacecraft = spacecraft
         self.board = board
-        self.radiation = radiation
-        self.shadow = shadow
         self.fixed_beta_deg = fixed_beta_deg
         self.epoch = orbit.epoch
-        self._jd0 = sum(julian_date(self.epoch))
-        self._sun_unit = (
-            None
-            if fixed_beta_deg is None
-            else FixedBetaGeometry(orbit, fixed_beta_deg).sun_unit_eci()  # type: ignore[arg-type]
-        )
         self.period_s = float(orbit.period_s)
         bat = spacecraft.battery
         self.battery = bat
         self.thermal = spacecraft.thermal_model(
             board.heat_capacity_j_per_k, board.strap_conductance_w_per_k
         )
+        self.geometry = Geometry(orbit, spacecraft.array, self.thermal, radiation, shadow,
+                                 fixed_beta_deg)
         self.mode = mode
         self.mean_altitude_km = (
             orbit.altitude_km
@@ -280,12 +123,29 @@ class Envelope:
             max(self.mean_altitude_km, 100.0), max(min(self.beta_deg, 90.0), -90.0)
         )
         self._kernel = self._make_kernel()
-        # initial state: battery at initial_soc, temperatures at the orbit-average equilibrium
+        # initial state: battery at initial_soc, temperatures at the orbit's periodic
+        # equilibrium for the load the node is expected to draw (or its mean-load steady
+        # state with thermal_start="steady")
+        if thermal_start not in THERMAL_STARTS:
+            raise OrbnodeError(f"unknown thermal start {thermal_start!r}; choose "
+                               + " or ".join(THERMAL_STARTS))
         e0 = initial_soc * bat.capacity_j
+        shed0 = initial_soc < bat.soc_floor
+        latches = Scheduler.for_board(board).latches
         tb0, ts0 = self._initial_temps_c(mode)
+        self.thermal_start = {"method": "steady", "spin_up_orbits": 0,
+                              "expected_load": f"{mode} modelled, orbit mean"}
+        if thermal_start == "periodic":
+            tb0, ts0, orbits = self._periodic_temps_c(e0, shed0, latches, mode,
+                                                      expected_node_power_w)
+            self.thermal_start = {
+                "method": "periodic", "spin_up_orbits": orbits,
+                "expected_load": ("auto policy, modelled power per mode"
+                                  if expected_node_power_w is None
+                                  else f"{float(expected_node_power_w):g} W"),
+            }
         self._t = 0.0
-        self._state = (e0, tb0 + ZERO_C_K, ts0 + ZERO_C_K, initial_soc < bat.soc_floor,
-                       Scheduler.for_board(board))
+        self._state = KernelState(e0, tb0 + ZERO_C_K, ts0 + ZERO_C_K, shed0, latches)
         self._last: EnvelopeState | None = None
         self.totals_j = {k: 0.0 for k in ("solar", "shunt", "node", "bus", "unserved", "loss")}
 
@@ -308,6 +168,11 @@ class Envelope:
         mode: str = "FULL",
         age_years: float | None = None,
         j2: bool = True,
+        device: str | None = None,
+        shielding_mm_al: float | None = None,
+        solar: str | None = None,
+        thermal_start: str = "periodic",
+        expected_node_power_w: float | None = None,
     ) -> Envelope:
         """Build an envelope from names and numbers; bad input raises :class:`OrbnodeError`.
 
@@ -317,6 +182,12 @@ class Envelope:
         the date (``epoch``, default 2025-03-20 12:00 UTC, or the TLE epoch). A ``tle``
         takes precedence over ``altitude_km``, ``inclination_deg``, ``raan_deg`` and
         ``beta_deg``. ``board`` None: the board the spacecraft was sized for.
+        ``device`` (memory technology), ``shielding_mm_al`` and ``solar`` (AP8 phase)
+        default to the board's weight memory, the spacecraft's shielding and the
+        environment's phase. ``thermal_start``: "periodic" (default) starts the board and
+        structure at the orbit's periodic equilibrium for ``expected_node_power_w`` in
+        ``mode`` (None: the node's auto policy with modelled power), "steady" at the
+        steady state of the orbit-mean loads in ``mode``.
         """
         if not isinstance(initial_soc, (int, float)) or not 0.0 <= float(initial_soc) <= 1.0:
             raise OrbnodeError(f"initial state of charge must be within 0..1, got {initial_soc!r}")
@@ -337,12 +208,17 @@ class Envelope:
         sc = load_spacecraft(prof.default_spacecraft if spacecraft == "<default>" else spacecraft)
         if age_years is not None:
             try:
-                from dataclasses import replace
-
-                sc = replace(sc, battery=replace(sc.battery, age_years=float(age_years)))
+                age = float(age_years)
+                sc = replace(sc, battery=replace(sc.battery, age_years=age),
+                             array=replace(sc.array, age_years=age))
             except ValueError as exc:
-                raise OrbnodeError(f"battery age {age_years!r}: {exc}") from None
-        env = load_radiation(radiation)
+                raise OrbnodeError(f"spacecraft age {age_years!r}: {exc}") from None
+        env = load_radiation(
+            radiation,
+            device=prof.weight_memory if device is None else device,
+            shielding_mm_al=sc.shielding_mm_al if shielding_mm_al is None else shielding_mm_al,
+            solar=solar,
+        )
         if tle is not None:
             if not (isinstance(tle, (tuple, list)) and len(tle) == 2):
                 raise OrbnodeError("tle must be a pair of lines")
@@ -363,13 +239,15 @@ class Envelope:
             fixed_beta_deg=fixed,
             initial_soc=float(initial_soc),
             mode=mode,
+            thermal_start=thermal_start,
+            expected_node_power_w=expected_node_power_w,
         )
 
-    def _make_kernel(self) -> _Kernel:
+    def _make_kernel(self) -> Kernel:
         bat, th, b = self.battery, self.thermal, self.board
         cap = bat.capacity_j
         floor_soc = bat.soc_floor
-        return _Kernel(
+        return Kernel(
             eta_c=bat.charge_efficiency,
             inv_eta_d=1.0 / bat.discharge_efficiency,
             cap_j=cap,
@@ -382,7 +260,9 @@ class Envelope:
             n_sub=1,
             bus_by_mode=tuple(self.spacecraft.bus.modes_w[m] for m in MODES),  # type: ignore[arg-type]
             node_by_mode=tuple(b.modelled_power_w(m) for m in MODES),  # type: ignore[arg-type]
-            board=b,
+            policy=Scheduler.for_board(b).policy_args(),
+            max_charge_w=bat.max_charge_w,
+            taper_j=(1.0 - bat.taper_start_soc) * cap,
         )
 
     def _initial_temps_c(self, mode: str) -> tuple[float, float]:
@@ -392,48 +272,109 @@ class Envelope:
         bus_w = float(np.mean(self.spacecraft.bus.power_w(mode, geo["illumination"])))
         return self.thermal.steady_state_c(float(np.mean(geo["q_env_w"])), bus_w, node_w)
 
-    # ------------------------------------------------------------------ geometry (vectorised)
-    def sample(self, t_s: np.ndarray) -> dict[str, np.ndarray]:
-        """Geometry-driven quantities at times ``t_s`` (seconds after the epoch), vectorised:
-        illumination, solar_power_w, q_env_w, latitude_deg, longitude_deg, in_saa,
-        upset_rate_per_bit_day, beta_deg. No state changes."""
-        t = np.atleast_1d(np.asarray(t_s, dtype=float))
-        r = self.orbit.position_eci_km(t)
-        v = self.orbit.velocity_eci_km_s(t)
-        jd = self._jd0 + t / SECONDS_PER_DAY
-        if self._sun_unit is None:
-            sun = sun_position_eci_km(jd)
-            dist = np.linalg.norm(sun, axis=1)
-            s_hat = sun / dist[:, None]
-            dist_au = dist / AU_KM
-        else:
-            s_hat = np.broadcast_to(self._sun_unit, r.shape)
-            sun = s_hat * AU_KM
-            dist_au = np.ones(t.shape)
-        nu = illumination(r, sun, self.shadow)
-        rn = np.linalg.norm(r, axis=1)
-        a_eff = self.spacecraft.array.effective_area_m2(s_hat, r, v)
-        solar = self.spacecraft.array.power_w(nu, a_eff, dist_au)
-        cos_ss = np.sum(r * s_hat, axis=1) / rn
-        q_env = self.thermal.environment_heat_w(nu, cos_ss, rn - R_EARTH_KM, dist_au)
-        lat, lon = subpoint_deg(r, jd)
-        normal = np.cross(r, v)
-        beta = beta_angle_deg(s_hat, normal / np.linalg.norm(normal, axis=1, keepdims=True))
-        in_saa = self.radiation.in_saa(lat, lon)
-        if self.radiation.orbit_average_rate_per_bit_day == 0.0:
-            rate = np.zeros(t.shape)
-        else:
-            rate = self.radiation.upset_rate_per_bit_day(lat, lon)
-        return {
-            "illumination": nu,
-            "solar_power_w": solar,
-            "q_env_w": q_env,
-            "latitude_deg": lat,
-            "longitude_deg": lon,
-            "in_saa": in_saa,
-            "upset_rate_per_bit_day": rate,
-            "beta_deg": beta,
+    def restart_thermal(self, reported_node_power_w: float, mode: str) -> bool:
+        """Redo the periodic thermal start for the power the node actually reports.
+
+        Allowed within the first ``RESTART_THERMAL_ORBITS`` of an orbit (returns False
+        later, changing nothing). The node's power per mode is the board's model,
+        ``P(m) = idle + (P_model(m) - idle) u``, with the utilisation ``u`` that makes
+        it match the report in ``mode``: a node whose power comes from a sensor or a
+        CPU-load model draws what it draws, not the profile's full-load figure.
+        """
+        if self._t > RESTART_THERMAL_ORBITS * self.period_s:
+            return False
+        idle = self.board.idle_w
+        modelled = self.board.modelled_power_w(mode)
+        p = float(reported_node_power_w)
+        if not math.isfinite(p) or p < 0.0:
+            return False
+        u = (p - idle) / (modelled - idle) if modelled > idle else 1.0
+        u = min(max(u, 0.0), 1.0)
+        powers = tuple(idle + (self.board.modelled_power_w(m) - idle) * u for m in MODES)
+        st = self._state
+        tb, ts, orbits = self._periodic_temps_c(st.energy_j, st.shed, st.latches, mode, None,
+                                                powers)
+        self._state = KernelState(st.energy_j, tb + ZERO_C_K, ts + ZERO_C_K, st.shed,
+                                  st.latches)
+        if self._last is not None:
+            self._last = replace(self._last, temp_c=tb, structure_temp_c=ts)
+        self.thermal_start = {
+            "method": "periodic", "spin_up_orbits": orbits,
+            "expected_load": "auto policy, node power per mode "
+                             + "/".join(f"{w:.2f}" for w in powers)
+                             + f" W (fitted to the node's report of {p:.2f} W in {mode})",
         }
+        return True
+
+    def _periodic_temps_c(
+        self, e0: float, shed0: bool, latches: tuple, mode: str, node_w: float | None,
+        powers: tuple[float, ...] | None = None,
+    ) -> tuple[float, float, int]:
+        """Board and structure temperatures at the start of a thermally periodic orbit.
+
+        The first orbit (360 steps) is flown again and again — the node on the auto
+        policy with its modelled power per mode, or at ``node_w`` in ``mode`` — with the
+        battery reset to its start at each orbit start, the temperatures carried over,
+        until the orbit-mean board temperature changes by less than 0.01 K. The start
+        guess is the steady state for the first pass's mean loads, so a few structure
+        time constants suffice.
+        """
+        n = SPIN_UP_STEPS
+        dt = self.period_s / n
+        geo = self.sample((np.arange(n) + 0.5) * dt)
+        bus = self.spacecraft.bus
+        heater = bus.power_w(mode, geo["illumination"]) - bus.modes_w[mode]
+        k = self._make_kernel()
+        k.n_sub = self.thermal.substeps(dt)
+        if powers is not None:
+            k.node_by_mode = powers  # type: ignore[assignment]
+        code = -1 if node_w is None else MODE_CODES[mode]
+        node = np.full(n, 0.0 if node_w is None else float(node_w))
+        tb, ts = (x + ZERO_C_K for x in self._initial_temps_c(mode))
+        prev = math.nan
+        for orbit in range(1, MAX_SPIN_UP_ORBITS + 1):
+            out, end = integrate(k, dt, geo["solar_power_w"], node, heater, geo["illumination"],
+                                 geo["q_env_w"], KernelState(e0, tb, ts, shed0, latches), code,
+                                 compiled=False)
+            if orbit == 1:  # restart from the steady state of what was actually drawn
+                tb, ts = (x + ZERO_C_K for x in self.thermal.steady_state_c(
+                    float(np.mean(geo["q_env_w"])),
+                    float(np.mean(out["bus_power_w"] + out["battery_loss_w"])),
+                    float(np.mean(out["node_power_drawn_w"]))))
+                continue
+            tb, ts = end.board_k, end.structure_k
+            mean = float(np.mean(out["temp_k"]))
+            if abs(mean - prev) < 0.01:
+                break
+            prev = mean
+        return tb - ZERO_C_K, ts - ZERO_C_K, orbit
+
+    # ------------------------------------------------------------------ geometry
+    def sample(self, t_s: np.ndarray) -> dict[str, np.ndarray]:
+        """Geometry-driven quantities at times ``t_s`` (:meth:`Geometry.sample`); no state."""
+        return self.geometry.sample(t_s)
+
+    def rate_map(self) -> RateMap:
+        """The upset-rate map along this orbit (:meth:`Geometry.rate_map`)."""
+        return self.geometry.rate_map()
+
+    @property
+    def shadow(self) -> str:
+        return self.geometry.shadow
+
+    @shadow.setter
+    def shadow(self, model: str) -> None:
+        if model not in SHADOW_MODELS:
+            raise OrbnodeError(f"unknown shadow model {model!r}; choose conical or cylindrical")
+        self.geometry.shadow = model
+
+    @property
+    def radiation(self) -> RadiationEnvironment:
+        return self.geometry.radiation
+
+    @radiation.setter
+    def radiation(self, env: RadiationEnvironment) -> None:
+        self.geometry.with_radiation(env)
 
     # ------------------------------------------------------------------ stepping
     def set_solar_event(self, on: bool) -> None:
@@ -445,23 +386,16 @@ class Envelope:
     ) -> dict[str, np.ndarray]:
         geo = self.sample(t_mid)
         k = self._kernel
-        e_start = self._state[0]
+        e_start = self._state.energy_j
         k.n_sub = self.thermal.substeps(dt)
         mode_for_bus = self.mode if mode_code < 0 else MODES[mode_code]
         heater = (
             self.spacecraft.bus.power_w(mode_for_bus, geo["illumination"])
             - (self.spacecraft.bus.modes_w[mode_for_bus])
         )
-        raw, self._state = _integrate(
-            k,
-            dt,
-            geo["solar_power_w"].tolist(),
-            node_w.tolist(),
-            heater.tolist(),
-            geo["illumination"].tolist(),
-            geo["q_env_w"].tolist(),
-            self._state,
-            mode_code,
+        raw, self._state = integrate(
+            k, dt, geo["solar_power_w"], node_w, heater, geo["illumination"], geo["q_env_w"],
+            self._state, mode_code,
         )
         out: dict[str, np.ndarray] = {"battery_energy_start_j": np.asarray(e_start)}
         n = t_mid.size
@@ -532,7 +466,7 @@ class Envelope:
         if code < 0:
             raise OrbnodeError("step() needs a fixed power mode; 'auto' is for simulate()")
         out = self._run(dt, np.array([self._t + 0.5 * dt]), np.array([p]), code)
-        self._last = _state_at(out, 0)
+        self._last = state_at(out, 0)
         return self._last
 
     def state(self) -> EnvelopeState:
@@ -540,7 +474,8 @@ class Envelope:
         if self._last is not None:
             return self._last
         geo = self.sample(np.array([0.0]))
-        e, tb, ts, shed, _ = self._state
+        st = self._state
+        e, tb, ts, shed = st.energy_j, st.board_k, st.structure_k, st.shed
         cap = self._kernel.cap_j
         node_w = self.board.modelled_power_w(self.mode)
         return EnvelopeState(
@@ -612,36 +547,8 @@ class Envelope:
                 raise OrbnodeError("node power must be finite and >= 0 W")
         t_mid = self._t + (np.arange(n) + 0.5) * dt
         out = self._run(dt, t_mid, node_w, code)
-        self._last = _state_at(out, n - 1)
+        self._last = state_at(out, n - 1)
         return out
-
-
-def _state_at(out: dict[str, np.ndarray], i: int) -> EnvelopeState:
-    return EnvelopeState(
-        t_s=float(out["t_s"][i]),
-        orbits=float(out["orbits"][i]),
-        illumination=float(out["illumination"][i]),
-        in_eclipse=bool(out["in_eclipse"][i]),
-        solar_power_w=float(out["solar_power_w"][i]),
-        node_power_w=float(out["node_power_w"][i]),
-        bus_power_w=float(out["bus_power_w"][i]),
-        battery_energy_j=float(out["battery_energy_j"][i]),
-        battery_capacity_j=float(out["battery_capacity_j"][i]),
-        soc=float(out["soc"][i]),
-        soc_floor=float(out["soc_floor"][i]),
-        load_shed=bool(out["load_shed"][i]),
-        temp_c=float(out["temp_c"][i]),
-        latitude_deg=float(out["latitude_deg"][i]),
-        longitude_deg=float(out["longitude_deg"][i]),
-        in_saa=bool(out["in_saa"][i]),
-        upset_rate_per_bit_day=float(out["upset_rate_per_bit_day"][i]),
-        structure_temp_c=float(out["structure_temp_c"][i]),
-        battery_voltage_v=float(out["battery_voltage_v"][i]),
-        beta_deg=float(out["beta_deg"][i]),
-        mode=MODES[int(out["mode"][i])],
-        shunt_power_w=float(out["shunt_power_w"][i]),
-        node_power_drawn_w=float(out["node_power_drawn_w"][i]),
-    )
 
 
 def simulate(
@@ -656,131 +563,3 @@ def simulate(
         raise OrbnodeError(f"unknown power mode {mode!r}; choose FULL, ECO, SAFE or auto")
     env = Envelope.from_config(mode="ECO" if mode == "auto" else mode, **config)  # type: ignore[arg-type]
     return env.simulate(hours, step_s, node_power_w, mode)
-
-
-class RunSummary:
-    """Streaming summary of consecutive :meth:`Envelope.simulate` chunks (JSON-ready)."""
-
-    def __init__(self, env: Envelope, step_s: float) -> None:
-        self.env = env
-        self.dt = float(step_s)
-        self.e_start: float | None = None
-        self.e_end = 0.0
-        self.steps = 0
-        self.beta_start = self.beta_end = float("nan")
-        self.sums = dict.fromkeys(
-            (
-                "solar",
-                "shunt",
-                "node",
-                "bus",
-                "unserved",
-                "loss",
-                "eclipse",
-                "illumination",
-                "shed",
-                "saa",
-                "upsets",
-            ),
-            0.0,
-        )
-        self.mode_counts = np.zeros(3)
-        self.ext = {
-            "soc_min": np.inf,
-            "soc_max": -np.inf,
-            "temp_min_c": np.inf,
-            "temp_max_c": -np.inf,
-            "structure_temp_min_c": np.inf,
-            "structure_temp_max_c": -np.inf,
-            "beta_min_deg": np.inf,
-            "beta_max_deg": -np.inf,
-        }
-        self.soc_end = float("nan")
-
-    def update(self, out: dict[str, np.ndarray]) -> None:
-        """Add one chunk of :meth:`Envelope.simulate` output."""
-        dt = self.dt
-        if self.e_start is None:
-            self.e_start = float(out["battery_energy_start_j"])
-            self.beta_start = float(out["beta_deg"][0])
-        self.e_end = float(out["battery_energy_j"][-1])
-        self.soc_end = float(out["soc"][-1])
-        self.beta_end = float(out["beta_deg"][-1])
-        self.steps += int(out["t_s"].size)
-        add = self.sums
-        add["solar"] += float(np.sum(out["solar_power_w"])) * dt
-        add["shunt"] += float(np.sum(out["shunt_power_w"])) * dt
-        add["node"] += float(np.sum(out["node_power_drawn_w"])) * dt
-        add["bus"] += float(np.sum(out["bus_power_w"])) * dt
-        add["unserved"] += float(np.sum(out["unserved_power_w"])) * dt
-        add["loss"] += float(np.sum(out["battery_loss_w"])) * dt
-        add["eclipse"] += float(np.sum(out["in_eclipse"]))
-        add["illumination"] += float(np.sum(out["illumination"]))
-        add["shed"] += float(np.sum(out["load_shed"])) * dt
-        add["saa"] += float(np.sum(out["in_saa"])) * dt
-        add["upsets"] += float(np.sum(out["upset_rate_per_bit_day"])) * dt / SECONDS_PER_DAY
-        self.mode_counts += np.bincount(out["mode"].astype(int), minlength=3)[:3]
-        x = self.ext
-        x["soc_min"] = min(x["soc_min"], float(np.min(out["soc"])))
-        x["soc_max"] = max(x["soc_max"], float(np.max(out["soc"])))
-        x["temp_min_c"] = min(x["temp_min_c"], float(np.min(out["temp_c"])))
-        x["temp_max_c"] = max(x["temp_max_c"], float(np.max(out["temp_c"])))
-        x["structure_temp_min_c"] = min(
-            x["structure_temp_min_c"], float(np.min(out["structure_temp_c"]))
-        )
-        x["structure_temp_max_c"] = max(
-            x["structure_temp_max_c"], float(np.max(out["structure_temp_c"]))
-        )
-        x["beta_min_deg"] = min(x["beta_min_deg"], float(np.min(out["beta_deg"])))
-        x["beta_max_deg"] = max(x["beta_max_deg"], float(np.max(out["beta_deg"])))
-
-    def result(self) -> dict[str, object]:
-        env, s, n = self.env, self.sums, max(self.steps, 1)
-        e0 = self.e_start if self.e_start is not None else 0.0
-        delta = self.e_end - e0
-        # As integrated (and dissipated in the structure); the balance
-        # solar - shunt - node - bus - loss = delta is then a check, not a definition.
-        loss = s["loss"]
-        upsets = s["upsets"]
-        res: dict[str, object] = {
-            "hours": self.steps * self.dt / 3600.0,
-            "step_s": self.dt,
-            "steps": self.steps,
-            "board": env.board.name,
-            "spacecraft": env.spacecraft.name,
-            "radiation": env.radiation.name,
-            "shadow": env.shadow,
-            "altitude_km": round(env.mean_altitude_km, 3),
-            "period_s": env.period_s,
-            "beta_deg_start": self.beta_start,
-            "beta_deg_end": self.beta_end,
-            "eclipse_fraction_analytic": env.eclipse_fraction,
-            "eclipse_fraction": s["eclipse"] / n,
-            "mean_illumination": s["illumination"] / n,
-            "soc_end": self.soc_end,
-            "soc_floor": env.battery.soc_floor,
-            "battery_capacity_j": env.battery.capacity_j,
-            "load_shed_s": s["shed"],
-            "board_temp_limit_c": env.board.temp_max_c,
-            "energy_solar_j": s["solar"],
-            "energy_shunt_j": s["shunt"],
-            "energy_node_j": s["node"],
-            "energy_bus_j": s["bus"],
-            "energy_battery_loss_j": loss,
-            "energy_battery_delta_j": delta,
-            "energy_unserved_j": s["unserved"],
-            "mode_share": {m: float(c) / n for m, c in zip(MODES, self.mode_counts, strict=True)},
-            "time_in_saa_s": s["saa"],
-            "time_in_saa_fraction": s["saa"] / (n * self.dt),
-            "upsets_per_bit": upsets,
-            "upsets_expected_per_mbit": upsets * 1e6,
-        }
-        res.update(self.ext)
-        return res
-
-
-def summarize(env: Envelope, out: dict[str, np.ndarray], step_s: float) -> dict[str, object]:
-    """A JSON-ready summary of one :meth:`Envelope.simulate` run."""
-    acc = RunSummary(env, step_s)
-    acc.update(out)
-    return acc.result()

@@ -2,7 +2,15 @@
 
 Solar array output (Patel, *Spacecraft Power Systems* (2005) §4; SMAD 3rd ed. §11.4)::
 
-    P = S0 / d_AU^2 * eta_BOL * f_EOL * sum_k A_k max(0, n_k . s_hat) * nu
+    P = S0 / d_AU^2 * eta_BOL * f_EOL * (1 + gamma (T_a - T_ref))
+        * sum_k A_k max(0, n_k . s_hat) * nu
+    f_EOL = (1 - d_yr)^age                       life degradation (SMAD eq. 11-5)
+    T_a^4 = (alpha - eta) S0 / d_AU^2 cos nu / (sigma (eps_f + eps_b))
+
+The array temperature T_a is the quasi-static radiative balance of a thin panel lit on
+its front and radiating from both faces (Patel §4.7; Earth infrared on the back is
+neglected, which puts a sun-tracking wing some 10-20 K cool), gamma the cells' power
+temperature coefficient about T_ref = 28 C (cell data sheets are specified at 28 C).
 
 with S0 = 1361 W/m^2, nu the shadow illumination factor, and the area-weighted
 cosine from the array's pointing: a two-axis sun-tracking array has cos = 1, an
@@ -29,7 +37,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from firmware_stubs.constants import SOLAR_CONSTANT_W_M2
+from firmware_stubs.constants import (
+    SOLAR_CONSTANT_W_M2,
+    STEFAN_BOLTZMANN_W_M2_K4,
+    ZERO_C_K,
+)
 
 ARRAY_POINTING = ("sun-tracking", "1-axis", "body")
 # Face normals of a nadir-pointing spacecraft, in LVLH terms.
@@ -58,13 +70,19 @@ def lvlh_sun_cosines(
 
 @dataclass(frozen=True)
 class SolarArray:
-    """A solar array: total cell area, cell efficiency, end-of-life factor, pointing."""
+    """A solar array: cell area, efficiency, life degradation, temperature, pointing."""
 
     area_m2: float
     efficiency_bol: float = 0.30
-    eol_factor: float = 0.89
+    degradation_per_year: float = 0.0275  # relative power loss per year in orbit
+    age_years: float = 4.0  # the sizing point: end of a four-year mission
     pointing: str = "sun-tracking"
     body_faces_m2: dict[str, float] = field(default_factory=dict)  # pointing == "body"
+    temp_coeff_per_k: float = -0.0022  # relative power change per kelvin
+    ref_temp_c: float = 28.0
+    absorptance: float = 0.91
+    emittance_front: float = 0.85
+    emittance_back: float = 0.80
 
     def __post_init__(self) -> None:
         if self.pointing not in ARRAY_POINTING:
@@ -76,13 +94,41 @@ class SolarArray:
             if unknown or not self.body_faces_m2:
                 raise ValueError(f"body-mounted array needs face areas for {BODY_FACES}")
             object.__setattr__(self, "area_m2", float(sum(self.body_faces_m2.values())))
-        if not (self.area_m2 >= 0 and 0 < self.efficiency_bol <= 1 and 0 < self.eol_factor <= 1):
-            raise ValueError("array area must be >= 0, efficiency and EOL factor within (0, 1]")
+        if not (self.area_m2 >= 0 and 0 < self.efficiency_bol <= 1):
+            raise ValueError("array area must be >= 0 and efficiency within (0, 1]")
+        if not (0 <= self.degradation_per_year < 1 and self.age_years >= 0):
+            raise ValueError("array degradation must be within [0, 1) per year and age >= 0")
+        if not (0 < self.absorptance <= 1 and 0 < self.emittance_front <= 1
+                and 0 <= self.emittance_back <= 1 and -0.05 < self.temp_coeff_per_k <= 0):
+            raise ValueError("array optics must be within (0, 1] and the temperature "
+                             "coefficient within (-0.05, 0] per K")
+
+    @property
+    def eol_factor(self) -> float:
+        """Life degradation (1 - d_yr)^age (SMAD 3rd ed. eq. 11-5)."""
+        return (1.0 - self.degradation_per_year) ** self.age_years
 
     @property
     def peak_power_w(self) -> float:
-        """Output at normal incidence, 1 AU, full sun (end of life)."""
+        """Output at normal incidence, 1 AU, full sun, at the reference temperature."""
         return SOLAR_CONSTANT_W_M2 * self.area_m2 * self.efficiency_bol * self.eol_factor
+
+    def operating_temp_c(
+        self, illumination: np.ndarray, cos_incidence: np.ndarray | float,
+        sun_distance_au: np.ndarray | float = 1.0,
+    ) -> np.ndarray:
+        """Quasi-static panel temperature (module doc), floored at -150 C in shadow."""
+        flux = SOLAR_CONSTANT_W_M2 / np.asarray(sun_distance_au, dtype=float) ** 2
+        eta = self.efficiency_bol * self.eol_factor
+        absorbed = ((self.absorptance - eta) * flux * np.asarray(cos_incidence, dtype=float)
+                    * np.asarray(illumination, dtype=float))
+        t4 = np.maximum(absorbed, 0.0) / (
+            STEFAN_BOLTZMANN_W_M2_K4 * (self.emittance_front + self.emittance_back))
+        return np.maximum(t4**0.25 - ZERO_C_K, -150.0)
+
+    def temperature_factor(self, temp_c: np.ndarray | float) -> np.ndarray:
+        """1 + gamma (T - T_ref)."""
+        return 1.0 + self.temp_coeff_per_k * (np.asarray(temp_c, dtype=float) - self.ref_temp_c)
 
     def effective_area_m2(
         self, sun_unit: np.ndarray, r_km: np.ndarray, v_km_s: np.ndarray
@@ -108,13 +154,17 @@ class SolarArray:
         illumination: np.ndarray,
         effective_area_m2: np.ndarray | float,
         sun_distance_au: np.ndarray | float = 1.0,
+        temp_c: np.ndarray | float | None = None,
     ) -> np.ndarray:
-        """P = S0/d^2 * eta_BOL * f_EOL * A_eff * nu (module doc)."""
+        """P = S0/d^2 * eta_BOL * f_EOL * (1 + gamma (T - T_ref)) * A_eff * nu (module doc);
+        ``temp_c`` None: at the reference temperature."""
         flux = SOLAR_CONSTANT_W_M2 / np.asarray(sun_distance_au, dtype=float) ** 2
+        factor = 1.0 if temp_c is None else self.temperature_factor(temp_c)
         return (
             flux
             * self.efficiency_bol
             * self.eol_factor
+            * factor
             * np.asarray(effective_area_m2, dtype=float)
             * np.asarray(illumination, dtype=float)
         )
@@ -132,6 +182,8 @@ class Battery:
     age_years: float = 0.0
     cells_series: int = 2
     internal_resistance_ohm: float = 0.05
+    max_charge_c_rate: float = 0.5  # 1/h: constant-current charge limit
+    taper_start_soc: float = 0.90  # constant-voltage taper from here to full
     ocv_soc: tuple[float, ...] = NMC_OCV_SOC
     ocv_v: tuple[float, ...] = NMC_OCV_V
 
@@ -148,6 +200,8 @@ class Battery:
             raise ValueError("fade and age must be >= 0")
         if self.capacity_fraction <= 0:
             raise ValueError("the battery has faded to nothing at this age")
+        if not (self.max_charge_c_rate > 0 and 0 < self.taper_start_soc < 1):
+            raise ValueError("charge C-rate must be > 0 and taper start within (0, 1)")
         if len(self.ocv_soc) != len(self.ocv_v) or list(self.ocv_soc) != sorted(self.ocv_soc):
             raise ValueError("OCV table must have increasing SoC and as many voltages")
 
@@ -160,6 +214,11 @@ class Battery:
     def capacity_j(self) -> float:
         """Faded capacity in joules."""
         return self.capacity_wh * 3600.0 * self.capacity_fraction
+
+    @property
+    def max_charge_w(self) -> float:
+        """Constant-current charge limit at the terminals, c_max * C_Wh (faded capacity)."""
+        return self.max_charge_c_rate * self.capacity_j / 3600.0
 
     @property
     def soc_floor(self) -> float:
@@ -207,3 +266,38 @@ class BusLoads:
         return self.modes_w[mode] + self.eclipse_heater_w * (
             1.0 - np.asarray(illumination, dtype=float)
         )
+
+
+def battery_step(
+    energy_j: float, net_w: float, dt_s: float, eta_c: float, inv_eta_d: float, cap_j: float,
+    max_charge_w: float, taper_j: float,
+) -> tuple[float, float, float, float]:
+    """One step of the battery book-keeping (module doc), scalar and call-free.
+
+    ``net_w`` = solar - loads at the terminals. The charge accepted is limited to
+    ``max_charge_w``, falling linearly to 0 over the last ``taper_j`` below ``cap_j``.
+    Returns (E_new, shunt_w, unserved_w, loss_w): power the battery cannot take is
+    shunted at the array, a demand an empty battery cannot meet is unserved, and the
+    conversion loss is charged only on power that passed through the battery, so
+    (solar - shunt) - loads + unserved - loss = dE/dt.
+    """
+    shunt = 0.0
+    unserved = 0.0
+    if net_w > 0.0:
+        limit = max_charge_w
+        if taper_j > 0.0 and cap_j - energy_j < taper_j:
+            limit = max_charge_w * max(cap_j - energy_j, 0.0) / taper_j
+        accepted = net_w if net_w < limit else limit
+        shunt = net_w - accepted
+        e_new = energy_j + accepted * eta_c * dt_s
+        if e_new > cap_j:
+            shunt += (e_new - cap_j) / (eta_c * dt_s)
+            e_new = cap_j
+        loss = (net_w - shunt) * (1.0 - eta_c)
+    else:
+        e_new = energy_j + net_w * inv_eta_d * dt_s
+        if e_new < 0.0:
+            unserved = -e_new / (inv_eta_d * dt_s)
+            e_new = 0.0
+        loss = (-net_w - unserved) * (inv_eta_d - 1.0)
+    return e_new, shunt, unserved, loss

@@ -129,6 +129,7 @@ class Simulator:
         state = self.env.state()
         self._send_tick(tick, state, 0.0)
         prev = self._hk(tick).values
+        thermal_settled = not hasattr(self.env, "restart_thermal")
         last_wall = time.monotonic()
         ticks = 0
         try:
@@ -147,6 +148,13 @@ class Simulator:
                 # Integrate the interval that just ended with the power reported for it.
                 mode = self.link.packets.enum_name("mode", hk["mode"])
                 state = self.env.step(dt_s, hk["power_w"], mode=mode)
+                if not thermal_settled and mode != "SAFE":
+                    # The thermal start needs the power the node really draws in its
+                    # working mode: its first such report (within the run's first minute).
+                    thermal_settled = True
+                    if self.env.restart_thermal(hk["power_w"], mode):
+                        state = self.env.state()
+                        self.db.set_meta("thermal_start", self.env.thermal_start)
                 self._record(tick, now, wall_dt, dt_s, state, hk, prev)
                 prev = hk
                 ticks += 1

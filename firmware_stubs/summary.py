@@ -12,6 +12,10 @@ Figures and what they mean:
 * ``inferences_per_joule``: inferences / (reported power x wall seconds): the
   board's real work per joule over the same window as the throughput.
 * ``power_source``: which sensor or model every power figure came from.
+* ``temp_orbit_mean_c``: the board temperature averaged over each complete orbit
+  (time-weighted); ``temp_orbit_mean_change_max_c`` the largest orbit-to-orbit change,
+  under 1 °C when the run started at the orbit's periodic equilibrium
+  (``thermal_start``).
 """
 
 from __future__ import annotations
@@ -82,9 +86,26 @@ def summarise(db: TelemetryDB, period_s: float | None = None) -> dict[str, Any]:
         "frames_bad_node": final["frames_bad"],
         "tc_rejected": final["tc_rejected"],
     }
-    for k in ("board", "model", "radiation", "altitude_km", "beta_deg", "speedup",
+    summary.update(_orbit_means(rows, period_s))
+    for k in ("thermal_start", "board", "model", "radiation", "altitude_km", "beta_deg", "speedup",
               "spacecraft", "complete", "frames_bad_host", "stopped_because", "level",
               "exposed_bits", "upset_acceleration"):
         if k in meta:
             summary[k] = meta[k]
     return summary
+
+
+def _orbit_means(rows: list[dict[str, Any]], period_s: float | None) -> dict[str, Any]:
+    """Time-weighted board temperature per complete orbit, and its largest change."""
+    if not period_s:
+        return {}
+    sums: dict[int, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    for r in rows:
+        k = int(r["t_s"] // period_s)
+        sums[k][0] += r["temp_c"] * r["dt_s"]
+        sums[k][1] += r["dt_s"]
+    means = [sums[k][0] / sums[k][1] for k in sorted(sums)
+             if sums[k][1] >= 0.98 * period_s]
+    changes = [abs(b - a) for a, b in zip(means[:-1], means[1:], strict=True)]
+    return {"temp_orbit_mean_c": means,
+            "temp_orbit_mean_change_max_c": max(changes) if changes else None}

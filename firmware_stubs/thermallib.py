@@ -52,7 +52,7 @@ class ThermalModel:
     sun_area_m2: float  # projected area seen by the Sun (orbit average)
     earth_area_m2: float  # area facing nadir
     absorptivity: float = 0.30  # solar absorptance of the outer surfaces
-    emissivity: float = 0.88  # infrared emittance of the radiator (DESIGN.md)
+    emissivity: float = 0.88  # infrared emittance of the radiator (docs/sources.md)
     board_heat_capacity_j_per_k: float = 90.0
     strap_conductance_w_per_k: float = 0.25
     albedo: float = EARTH_ALBEDO
@@ -116,3 +116,22 @@ class ThermalModel:
         """
         t_s = self.radiator_temp_c(q_env_w + bus_w + node_w)
         return t_s + node_w / self.strap_conductance_w_per_k, t_s
+
+
+def two_node_step(
+    board_k: float, structure_k: float, board_heat_w: float, structure_heat_w: float,
+    conductance_w_per_k: float, radiation_coeff_w_per_k4: float,
+    h_board_k_per_j: float, h_structure_k_per_j: float, n_sub: int,
+) -> tuple[float, float]:
+    """Advance the two nodes (module doc) by ``n_sub`` explicit Euler sub-steps.
+
+    ``h_*`` = sub-step / heat capacity. Scalar and call-free, so the envelope can
+    compile it (numba) and still run the same equations as this module documents.
+    """
+    tb, ts = board_k, structure_k
+    for _ in range(n_sub):
+        q = conductance_w_per_k * (tb - ts)
+        t2 = ts * ts
+        tb += (board_heat_w - q) * h_board_k_per_j
+        ts += (structure_heat_w + q - radiation_coeff_w_per_k4 * t2 * t2) * h_structure_k_per_j
+    return tb, ts

@@ -3,7 +3,7 @@
 Each weight is handed to the session with ``SessionOptions.add_initializer`` as an
 ``OrtValue`` that wraps our numpy buffer, and ``session.disable_prepacking`` is set,
 so the session reads the buffer itself: a bit flipped in ``engine.weights[name]`` is
-seen by the next ``run()`` with no rebuild (DESIGN.md, "Live weights").
+seen by the next ``run()`` with no rebuild (docs/architecture.md).
 
 Graph optimisations that rewrite a weight (Conv+BatchNorm fusion, NCHWc layout) make
 a private copy, and a flip in our buffer would then be silently ignored. So there are

@@ -20,13 +20,61 @@ from dataclasses import dataclass
 MODES = ("FULL", "ECO", "SAFE")
 
 
-@dataclass
-class Latch:
-    """A boolean that turns on at ``enter`` and off at ``leave`` (hysteresis).
+def latch_update(on: bool, value: float, enter: float, leave: float, rising: bool) -> bool:
+    """A hysteresis latch: turns on at ``enter``, off at ``leave``.
 
     ``rising``: the condition is ``value >= enter`` (temperature); otherwise
     ``value <= enter`` (charge, illumination).
     """
+    if rising:
+        return value > leave if on else value >= enter
+    return value < leave if on else value <= enter
+
+
+def policy_step(
+    eclipse: bool, hot: bool, warm: bool, low: bool, reserve: bool,
+    illumination: float, headroom: float, temp_c: float, load_shed: bool,
+    eclipse_enter: float, eclipse_exit: float, temp_max_c: float, temp_resume_c: float,
+    temp_warn_c: float, safe_margin: float, eco_margin: float, hysteresis: float,
+) -> tuple[int, bool, bool, bool, bool, bool]:
+    """The mode policy as a pure function of the five latches and the bus's report.
+
+    Returns (mode code 0=FULL 1=ECO 2=SAFE, eclipse, hot, warm, low, reserve). Plain
+    scalars and no calls, so the envelope can compile this very function (numba)
+    while :class:`Scheduler` runs it as Python: one policy, two speeds.
+    """
+    if low:
+        low = headroom < safe_margin + hysteresis
+    else:
+        low = headroom <= safe_margin
+    if hot:
+        hot = temp_c > temp_resume_c
+    else:
+        hot = temp_c >= temp_max_c
+    if eclipse:
+        eclipse = illumination < eclipse_exit
+    else:
+        eclipse = illumination <= eclipse_enter
+    if reserve:
+        reserve = headroom < eco_margin + hysteresis
+    else:
+        reserve = headroom <= eco_margin
+    if warm:
+        warm = temp_c > temp_warn_c - 5.0
+    else:
+        warm = temp_c >= temp_warn_c
+    if load_shed or low or hot:
+        mode = 2
+    elif eclipse or reserve or warm:
+        mode = 1
+    else:
+        mode = 0
+    return mode, eclipse, hot, warm, low, reserve
+
+
+@dataclass
+class Latch:
+    """A boolean that turns on at ``enter`` and off at ``leave`` (:func:`latch_update`)."""
 
     enter: float
     leave: float
@@ -34,10 +82,7 @@ class Latch:
     on: bool = False
 
     def update(self, value: float) -> bool:
-        if self.rising:
-            self.on = value >= self.enter if not self.on else value > self.leave
-        else:
-            self.on = value <= self.enter if not self.on else value < self.leave
+        self.on = latch_update(self.on, value, self.enter, self.leave, self.rising)
         return self.on
 
 
@@ -74,27 +119,29 @@ class Scheduler:
     def for_board(cls, board) -> Scheduler:
         return cls(SchedulerConfig(board.temp_warn_c, board.temp_max_c, board.temp_resume_c))
 
+    @property
+    def latches(self) -> tuple[bool, bool, bool, bool, bool]:
+        """(eclipse, hot, warm, low, reserve): the whole state :func:`policy_step` needs."""
+        return (self._eclipse.on, self._temp_hot.on, self._temp_warm.on, self._soc_low.on,
+                self._soc_eco.on)
+
+    def policy_args(self) -> tuple[float, ...]:
+        """The thresholds :func:`policy_step` takes after the report."""
+        c = self.config
+        return (c.eclipse_enter, c.eclipse_exit, c.temp_max_c, c.temp_resume_c, c.temp_warn_c,
+                c.safe_margin, c.eco_margin, c.hysteresis)
+
     def update(self, *, illumination: float, soc: float, soc_floor: float, temp_c: float,
                load_shed: bool = False) -> Decision:
         headroom = soc - soc_floor
-        safe = []
-        if load_shed:
-            safe.append("load shed")
-        if self._soc_low.update(headroom):
-            safe.append("battery low")
-        if self._temp_hot.update(temp_c):
-            safe.append("too hot")
-        eco = []
-        if self._eclipse.update(illumination):
-            eco.append("eclipse")
-        if self._soc_eco.update(headroom):
-            eco.append("battery reserve")
-        if self._temp_warm.update(temp_c):
-            eco.append("warm")
-        if safe:
-            self.mode, reasons = "SAFE", tuple(safe)
-        elif eco:
-            self.mode, reasons = "ECO", tuple(eco)
-        else:
-            self.mode, reasons = "FULL", ()
-        return Decision(self.mode, reasons)
+        code, *latches = policy_step(*self.latches, illumination, headroom, temp_c,
+                                     bool(load_shed), *self.policy_args())
+        for latch, on in zip((self._eclipse, self._temp_hot, self._temp_warm, self._soc_low,
+                              self._soc_eco), latches, strict=True):
+            latch.on = on
+        safe = [why for why, on in (("load shed", load_shed), ("battery low", latches[3]),
+                                    ("too hot", latches[1])) if on]
+        eco = [why for why, on in (("eclipse", latches[0]), ("battery reserve", latches[4]),
+                                   ("warm", latches[2])) if on]
+        self.mode = MODES[code]
+        return Decision(self.mode, tuple(safe) if code == 2 else tuple(eco) if code == 1 else ())

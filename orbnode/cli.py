@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "orbnode.envelope_commands",
     "orbnode.radiation_commands",
     "orbnode.tensors_commands",
+    "orbnode.radenv_commands",
     "orbnode.campaign_commands",
     "orbnode.report_commands",
     "orbnode.bench_commands",

@@ -19,12 +19,8 @@ import math
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from firmware_stubs.profiles import RADIATION_ENVIRONMENTS
 from node.errors import OrbnodeError
-
-PLOT_POINTS = 20000
 
 
 # ---------------------------------------------------------------------------- arguments
@@ -125,6 +121,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--board", default="auto", help="board profile name or .toml path")
     e.add_argument("--spacecraft", default=None, help="spacecraft profile (default: board's)")
     e.add_argument("--radiation", choices=RADIATION_ENVIRONMENTS, default="leo")
+    e.add_argument("--device", default=None,
+                   help="memory holding the weights (default: the board's; orbnode radiation)")
+    e.add_argument("--shielding-mm-al", type=float, default=None,
+                   help="aluminium around the memory (default: the spacecraft's)")
+    e.add_argument("--solar", choices=("min", "max"), default=None,
+                   help="AP8 solar-cycle phase (default: the environment's)")
     e.add_argument(
         "--mode",
         choices=("auto", "FULL", "ECO", "SAFE"),
@@ -140,107 +142,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 # ---------------------------------------------------------------------------- orbit
-def orbit_report(config: dict, shadow: str = "conical", days: float = 0.0) -> dict:
-    """The ``orbnode orbit`` figures for ``Envelope.from_config`` orbit keywords."""
-    from firmware_stubs.eclipselib import beta_star_deg, eclipse_fraction, eclipse_intervals
-    from firmware_stubs.envelope import Envelope
-
-    env = Envelope.from_config(shadow=shadow, radiation="off", board="rpi4", **config)
-    alt = env.mean_altitude_km
-    period = env.period_s
-    beta = env.beta_deg
-    f = env.eclipse_fraction
-    report: dict = {
-        "geometry": "fixed-beta"
-        if env.fixed_beta_deg is not None
-        else ("tle" if config.get("tle") else "circular"),
-        "altitude_km": alt,
-        "inclination_deg": float(env.orbit.inclination_deg),
-        "raan_deg": float(env.orbit.raan_deg),
-        "epoch": env.epoch.isoformat().replace("+00:00", "Z"),
-        "period_s": period,
-        "period_min": period / 60.0,
-        "beta_deg": beta,
-        "beta_star_deg": beta_star_deg(max(alt, 100.0)),
-        "eclipse_fraction": f,
-        "eclipse_s": f * period,
-        "eclipse_min": f * period / 60.0,
-    }
-    # numerical check over one orbit, both shadow models, 1 s sampling
-    t = np.arange(0.0, period + 1.0, 1.0)
-    for model in ("conical", "cylindrical"):
-        env.shadow = model
-        nu = env.sample(t)["illumination"]
-        report[f"eclipse_{model}_s"] = _total(eclipse_intervals(t, nu, 0.5))
-        if model == "conical":
-            report["umbra_s"] = _total(eclipse_intervals(t, nu, 1e-9))
-            report["penumbra_s"] = _total(eclipse_intervals(t, nu, 1.0 - 1e-9)) - report["umbra_s"]
-    env.shadow = shadow
-    if days and days > 0:
-        if not math.isfinite(days) or days > 3660:
-            raise OrbnodeError(f"--days must be within 0..3660, got {days:g}")
-        td = np.arange(0.0, days * 86400.0 + 1.0, 86400.0 / 4.0)
-        b = env.sample(td)["beta_deg"]
-        fr = np.array([eclipse_fraction(max(alt, 100.0), float(x)) for x in b])
-        report["days"] = days
-        report["beta_min_deg"] = float(np.min(b))
-        report["beta_max_deg"] = float(np.max(b))
-        report["eclipse_max_min"] = float(np.max(fr) * period / 60.0)
-        report["eclipse_season_days"] = float(np.sum(fr > 0) * 0.25)
-        report["_series"] = {"t_days": td / 86400.0, "beta_deg": b, "eclipse_fraction": fr}
-    report["_env"] = env
-    return report
-
-
-def _total(intervals: list[tuple[float, float]]) -> float:
-    return float(sum(b - a for a, b in intervals))
-
-
-def _plot_orbit(report: dict, path: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    env = report["_env"]
-    period = report["period_s"]
-    t = np.arange(0.0, period, 1.0)
-    series = report.get("_series")
-    fig, ax = plt.subplots(2 if series else 1, 1, figsize=(9, 6 if series else 3.5), squeeze=False)
-    for model, style in (("cylindrical", "--"), ("conical", "-")):
-        env.shadow = model
-        ax[0, 0].plot(t / 60.0, env.sample(t)["illumination"], style, label=model)
-    ax[0, 0].set_xlabel("time [min]")
-    ax[0, 0].set_ylabel("illumination")
-    ax[0, 0].legend()
-    ax[0, 0].set_title(
-        f"{report['altitude_km']:.0f} km, beta {report['beta_deg']:.1f} deg, "
-        f"eclipse {report['eclipse_min']:.1f} min"
-    )
-    if series:
-        ax[1, 0].plot(series["t_days"], series["beta_deg"], label="beta [deg]")
-        ax[1, 0].plot(
-            series["t_days"], series["eclipse_fraction"] * period / 60.0, label="eclipse [min]"
-        )
-        ax[1, 0].axhline(report["beta_star_deg"], ls=":", color="grey", label="beta*")
-        ax[1, 0].set_xlabel("days from epoch")
-        ax[1, 0].legend()
-    fig.tight_layout()
-    _save(fig, path)
-
-
-def _save(fig: object, path: str) -> None:
-    import matplotlib.pyplot as plt
-
-    try:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=110)
-    except OSError as exc:
-        raise OrbnodeError(f"cannot write plot {path}: {exc.strerror}") from None
-    finally:
-        plt.close(fig)
-
-
 def _public(report: dict) -> dict:
     return {k: v for k, v in report.items() if not k.startswith("_")}
 
@@ -248,9 +149,12 @@ def _public(report: dict) -> dict:
 def cmd_orbit(args: argparse.Namespace) -> int:
     if args.plot and not str(args.plot).lower().endswith(".png"):
         raise OrbnodeError("--plot needs a .png file name")
+    from firmware_stubs.envelope_plots import plot_orbit
+    from firmware_stubs.orbit_report import orbit_report
+
     report = orbit_report(_orbit_config(args), args.shadow, args.days)
     if args.plot:
-        _plot_orbit(report, args.plot)
+        plot_orbit(report, args.plot)
     pub = _public(report)
     if args.json:
         print(json.dumps(pub, indent=2))
@@ -261,111 +165,9 @@ def cmd_orbit(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------- envelope
-def run_envelope(
-    config: dict,
-    hours: float,
-    step_s: float,
-    mode: str,
-    node_power_w: float | None,
-    keep_points: int = PLOT_POINTS,
-    progress: bool = False,
-) -> tuple[dict, dict[str, np.ndarray]]:
-    """Run the envelope in day-long chunks; return (summary, decimated series for plots)."""
-    from firmware_stubs.envelope import MAX_STEPS, Envelope, RunSummary
-
-    env = Envelope.from_config(mode="ECO" if mode == "auto" else mode, **config)
-    try:
-        h, dt = float(hours), float(step_s)
-    except (TypeError, ValueError):
-        raise OrbnodeError("--hours and --step-s must be numbers") from None
-    if not (math.isfinite(h) and h > 0):
-        raise OrbnodeError(f"--hours must be > 0, got {hours!r}")
-    if not (math.isfinite(dt) and dt > 0):
-        raise OrbnodeError(f"--step-s must be > 0, got {step_s!r}")
-    total = int(round(h * 3600.0 / dt))
-    if total < 1:
-        raise OrbnodeError(f"--hours {h:g} is shorter than one --step-s {dt:g} step")
-    if total > 20 * MAX_STEPS:
-        raise OrbnodeError(f"{total} steps is too many; use a larger --step-s")
-    if node_power_w is not None and not (math.isfinite(node_power_w) and node_power_w >= 0):
-        raise OrbnodeError(f"--node-power-w must be >= 0, got {node_power_w:g}")
-    chunk = max(1, min(total, int(86400.0 / dt)))
-    every = max(1, total // keep_points)
-    acc = RunSummary(env, dt)
-    keep: dict[str, list[np.ndarray]] = {}
-    done = 0
-    bar = None
-    if progress and total > 2 * chunk:
-        from tqdm import tqdm
-
-        bar = tqdm(total=total, unit="step", desc="orbnode envelope", file=sys.stderr)
-    while done < total:
-        n = min(chunk, total - done)
-        out = env.simulate(n * dt / 3600.0, dt, node_power_w, mode)
-        acc.update(out)
-        offset = (-done) % every
-        for key in (
-            "t_s",
-            "illumination",
-            "solar_power_w",
-            "node_power_drawn_w",
-            "bus_power_w",
-            "soc",
-            "soc_floor",
-            "temp_c",
-            "structure_temp_c",
-            "upset_rate_per_bit_day",
-            "mode",
-            "beta_deg",
-        ):
-            keep.setdefault(key, []).append(out[key][offset::every])
-        done += n
-        if bar is not None:
-            bar.update(n)
-    if bar is not None:
-        bar.close()
-    series = {k: np.concatenate(v) for k, v in keep.items()}
-    summary = acc.result()
-    return summary, series
-
-
-def _plot_envelope(summary: dict, series: dict[str, np.ndarray], path: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    th = series["t_s"] / 3600.0
-    fig, ax = plt.subplots(5, 1, figsize=(11, 11), sharex=True)
-    ax[0].plot(th, series["solar_power_w"], color="goldenrod", label="solar array")
-    ax[0].plot(th, series["node_power_drawn_w"], color="tab:blue", label="node")
-    ax[0].plot(th, series["bus_power_w"], color="tab:gray", label="bus")
-    ax[0].set_ylabel("power [W]")
-    ax[0].legend(loc="upper right", fontsize=8)
-    ax[1].plot(th, series["soc"] * 100.0, color="tab:green", label="state of charge")
-    ax[1].plot(th, series["soc_floor"] * 100.0, "--", color="tab:red", label="DoD floor")
-    ax[1].set_ylabel("SoC [%]")
-    ax[1].legend(loc="lower left", fontsize=8)
-    ax[2].plot(th, series["temp_c"], color="tab:orange", label="board")
-    ax[2].plot(th, series["structure_temp_c"], color="tab:brown", label="structure")
-    ax[2].axhline(summary["board_temp_limit_c"], ls=":", color="tab:red", label="board limit")
-    ax[2].set_ylabel("temp [°C]")
-    ax[2].legend(loc="upper right", fontsize=8)
-    ax[3].step(th, 2 - series["mode"], where="post", color="tab:purple")
-    ax[3].set_yticks([0, 1, 2], ["SAFE", "ECO", "FULL"])
-    ax[3].set_ylabel("mode")
-    ax[4].semilogy(th, np.maximum(series["upset_rate_per_bit_day"], 1e-12), color="tab:red")
-    ax[4].set_ylabel("upsets/bit/day")
-    ax[4].set_xlabel("time [h]")
-    fig.suptitle(
-        f"orbnode envelope — {summary['board']} on {summary['spacecraft']}, "
-        f"{summary['altitude_km']:.0f} km, beta {summary['beta_deg_start']:.1f}°"
-    )
-    fig.tight_layout()
-    _save(fig, path)
-
-
 def cmd_envelope(args: argparse.Namespace) -> int:
+    from firmware_stubs.envelope_plots import plot_envelope
+    from firmware_stubs.envelope_runs import run_envelope
     from node.boards import detect_board
 
     if args.plot and not str(args.plot).lower().endswith(".png"):
@@ -378,6 +180,9 @@ def cmd_envelope(args: argparse.Namespace) -> int:
         shadow=args.shadow,
         initial_soc=args.initial_soc,
         age_years=args.age_years,
+        device=args.device,
+        shielding_mm_al=args.shielding_mm_al,
+        solar=args.solar,
     )
     summary, series = run_envelope(
         config,
@@ -388,7 +193,7 @@ def cmd_envelope(args: argparse.Namespace) -> int:
         progress=sys.stderr.isatty(),
     )
     if args.plot:
-        _plot_envelope(summary, series, args.plot)
+        plot_envelope(summary, series, args.plot)
         summary["plot"] = str(args.plot)
     if args.json:
         print(json.dumps(summary, indent=2))

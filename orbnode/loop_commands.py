@@ -27,6 +27,8 @@ def _add_env_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--board", default="auto", help="board profile name or .toml path")
     p.add_argument("--spacecraft", default=None, help="spacecraft profile (default: board's)")
     p.add_argument("--radiation", choices=RADIATION_ENVIRONMENTS, default="leo")
+    p.add_argument("--device", default=None,
+                   help="memory technology holding the weights (default: the board's)")
     p.add_argument("--initial-soc", type=non_negative(), default=1.0,
                    help="battery state of charge at the start, 0..1")
     p.add_argument("--orbits", type=positive(), default=3.0)
@@ -87,7 +89,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     cfg = RunConfig(out=Path(args.out), orbits=args.orbits, speedup=args.speedup,
                     tick_wall_s=args.tick_s, altitude_km=args.altitude_km,
                     beta_deg=args.beta_deg, board=args.board, spacecraft=args.spacecraft,
-                    radiation=args.radiation, initial_soc=args.initial_soc,
+                    radiation=args.radiation, device=args.device,
+                    initial_soc=args.initial_soc,
                     upset_acceleration=args.upset_acceleration, level=args.level,
                     power_source=args.power_source,
                     model=args.model, input=args.input, input_shape=args.input_shape,
@@ -121,6 +124,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
         board = load_board(board_name)
         return Envelope.from_config(altitude_km=args.altitude_km, beta_deg=args.beta_deg,
                                     board=board, radiation=args.radiation,
+                                    device=getattr(args, "device", None),
                                     initial_soc=args.initial_soc,
                                     spacecraft=args.spacecraft or board.default_spacecraft)
 

@@ -41,6 +41,7 @@ class RunConfig:
     board: str = "auto"
     spacecraft: str | None = None
     radiation: str = "leo"
+    device: str | None = None  # memory holding the weights; None: the board's
     initial_soc: float = 1.0
     upset_acceleration: float = 1.0
     level: str = "runtime"
@@ -110,7 +111,8 @@ def run(cfg: RunConfig) -> dict[str, Any]:
     model = _check_model(cfg)
     env = Envelope.from_config(altitude_km=cfg.altitude_km, beta_deg=cfg.beta_deg, board=board,
                                spacecraft=cfg.spacecraft or board.default_spacecraft,
-                               radiation=cfg.radiation, initial_soc=cfg.initial_soc)
+                               radiation=cfg.radiation, initial_soc=cfg.initial_soc,
+                               device=cfg.device)
     cfg.out.mkdir(parents=True, exist_ok=True)
     db = fresh_db(cfg.out / "telemetry.sqlite")
     db.set_meta("board", board.name)
@@ -122,6 +124,7 @@ def run(cfg: RunConfig) -> dict[str, Any]:
     db.set_meta("spacecraft", cfg.spacecraft or board.default_spacecraft)
     db.set_meta("period_s", env.period_s)
     db.set_meta("eclipse_fraction_analytic", env.eclipse_fraction)
+    db.set_meta("thermal_start", env.thermal_start)
     db.set_meta("complete", False)
     db.set_meta("upset_acceleration", cfg.upset_acceleration)
     db.set_meta("level", cfg.level)

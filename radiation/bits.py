@@ -6,7 +6,7 @@ here works on an unsigned-integer view of the very memory the tensor occupies
 every IEEE pattern exact, NaN payloads and signalling NaNs included, and makes any
 change undoable by writing the saved word back.
 
-Conventions (DESIGN.md, ``orbnode inject``): ``index`` is the flat C-order element
+Conventions (``orbnode inject``): ``index`` is the flat C-order element
 index; ``bit`` 0 is the least significant bit of the element's stored word.
 """
 

@@ -61,7 +61,7 @@ class UpsetProcess:
     86400``; each upset lands on a bit drawn uniformly over all exposed bits (so a
     tensor is hit in proportion to its size in bits). A fraction ``mbu_fraction`` of
     events are multi-bit upsets: two adjacent bits of the same word (1.2 % is the
-    Alsat-1 SRAM figure, DESIGN.md). Two upsets on one bit cancel, as in real memory.
+    Alsat-1 SRAM figure, docs/sources.md). Two upsets on one bit cancel, as in real memory.
     """
 
     def __init__(self, weights: dict[str, np.ndarray], *, seed: int = 0,

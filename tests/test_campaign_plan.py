@@ -126,7 +126,7 @@ def test_strata_and_allocation():
 
 
 def test_leveugle_sample_size_and_intervals():
-    # DESIGN.md: 16,641 per stratum for 99 % / 1 % (the paper's t = 2.58, N -> infinity).
+    # Leveugle et al. (DATE 2009): 16,641 per stratum for 99 % / 1 % (t = 2.58, N -> inf).
     assert stats.leveugle_sample_size(None, 0.01, 0.99, t=2.58) == 16641
     assert stats.leveugle_sample_size(None, 0.01, 0.99) == 16588  # exact t = 2.5758
     assert stats.leveugle_sample_size(None, 0.05, 0.95, t=1.96) == 385

@@ -39,7 +39,7 @@ def _one_orbit(alt: float, beta: float, step: float = 0.5):
 
 
 def test_published_550_km_beta_0():
-    # DESIGN.md: 35.6 min eclipse, f = 0.372, beta* = 67.0 deg
+    # SMAD eq. 5-21: 35.6 min eclipse, f = 0.372, beta* = 67.0 deg
     f = eclipse_fraction(550.0, 0.0)
     assert f == pytest.approx(0.372, abs=5e-4)
     assert f * CircularOrbit(550.0).period_s / 60.0 == pytest.approx(35.6, abs=0.05)

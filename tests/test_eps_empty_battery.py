@@ -14,16 +14,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from firmware_stubs.envelope import Envelope, _integrate, _Kernel, summarize
+from firmware_stubs.envelope import Envelope, summarize
+from firmware_stubs.envelope_kernel import Kernel, KernelState, integrate
 from firmware_stubs.profiles import DATA_DIR, load_spacecraft
 from node.boards import load_board
+from node.scheduler import Scheduler
 
 ETA_D = 0.9
 
 
-def _kernel(bus_w: float) -> _Kernel:
+def _kernel(bus_w: float) -> Kernel:
     """A bare kernel: no radiation, no strap, 1 J/K nodes, so a step's heat reads as dT."""
-    return _Kernel(
+    return Kernel(
         eta_c=0.95,
         inv_eta_d=1.0 / ETA_D,
         cap_j=1000.0,
@@ -36,12 +38,12 @@ def _kernel(bus_w: float) -> _Kernel:
         n_sub=1,
         bus_by_mode=(bus_w, bus_w, bus_w),
         node_by_mode=(0.0, 0.0, 0.0),
-        board=load_board("rpi4"),  # only "auto" asks its scheduler; these steps are FULL
+        policy=Scheduler.for_board(load_board("rpi4")).policy_args(),  # FULL here: unused
     )
 
 
 def _one_step(e0: float, bus_w: float = 10.0, node_w: float = 0.0) -> dict[str, float]:
-    out, _ = _integrate(
+    out, _ = integrate(
         _kernel(bus_w),
         1.0,
         [0.0],
@@ -49,7 +51,7 @@ def _one_step(e0: float, bus_w: float = 10.0, node_w: float = 0.0) -> dict[str, 
         [0.0],
         [0.0],
         [0.0],
-        (e0, 300.0, 300.0, False, None),
+        KernelState(e0, 300.0, 300.0, False, (False,) * 5),
         0,
     )
     return {k: float(v[0]) for k, v in out.items()}

@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 
 from firmware_stubs.envelope import Envelope
+from firmware_stubs.sunlib import sun_distance_au
 from firmware_stubs.thermallib import ThermalModel, earth_view_factor
 from node.boards import load_board
+from node.errors import OrbnodeError
 
 SIGMA = 5.670374419e-8
 
@@ -41,8 +43,10 @@ def test_equilibrium_in_constant_sunlight():
     t = sc.thermal
     f = (6378.137 / 6928.137) ** 2
     node_w = b.modelled_power_w("FULL")
+    # the Sun is held at beta 90 deg but at the date's distance: 2025-03-23, 0.996 AU
+    d_au = float(sun_distance_au(2460755.0 + 3.0)[()])
     q = (
-        t["absorptivity"] * 1361.0 * t["sun_area_m2"]
+        t["absorptivity"] * 1361.0 / d_au**2 * t["sun_area_m2"]
         + t["emissivity"] * 237.0 * t["earth_area_m2"] * f
         + sc.bus.modes_w["FULL"]
         + node_w
@@ -55,7 +59,8 @@ def test_equilibrium_in_constant_sunlight():
 
 def test_board_time_constant():
     """A load step on the board relaxes with tau = C_b / G (structure nearly isothermal)."""
-    env = Envelope.from_config(board="rpi4", beta_deg=90.0, radiation="off", mode="SAFE")
+    env = Envelope.from_config(board="rpi4", beta_deg=90.0, radiation="off", mode="SAFE",
+                               thermal_start="steady")
     th = env.thermal
     tau = th.board_heat_capacity_j_per_k / th.strap_conductance_w_per_k
     start = env.state()
@@ -97,3 +102,40 @@ def test_eclipse_cools_and_hot_board_is_throttled_by_auto_policy(tmp_path):
     assert auto["temp_c"].max() < board.temp_max_c
     assert (auto["mode"][auto["temp_c"] > board.temp_warn_c + 0.5] >= 1).all()
     assert (auto["mode"] == 0).any() and (auto["mode"] >= 1).any()
+
+
+def _orbit_means(env, orbits: int = 3, step_s: float = 10.0) -> list[float]:
+    out = env.simulate(orbits * env.period_s / 3600.0, step_s, None, "auto")
+    n = int(round(env.period_s / step_s))
+    return [float(out["temp_c"][i * n:(i + 1) * n].mean()) for i in range(orbits)]
+
+
+@pytest.mark.parametrize("board", ["rpi4", "x86-workstation", "jetson-orin-nano"])
+def test_periodic_thermal_start_is_periodic_from_the_first_orbit(board):
+    periodic = Envelope.from_config(board=board, radiation="off", mode="ECO")
+    assert periodic.thermal_start["method"] == "periodic"
+    assert periodic.thermal_start["spin_up_orbits"] >= 2
+    means = _orbit_means(periodic)
+    assert max(abs(b - a) for a, b in zip(means[:-1], means[1:], strict=True)) < 0.2
+    # the old start (steady state of the mode's mean load) drifts by degrees per orbit
+    steady = Envelope.from_config(board=board, radiation="off", mode="ECO",
+                                  thermal_start="steady")
+    drift = _orbit_means(steady)
+    assert abs(drift[1] - drift[0]) > 1.0
+
+
+def test_restart_thermal_follows_the_reported_power():
+    env = Envelope.from_config(board="x86-workstation", radiation="off", mode="FULL")
+    hot = env.state().temp_c
+    board = env.board
+    reported = board.idle_w + 0.1 * (board.modelled_power_w("FULL") - board.idle_w)
+    assert env.restart_thermal(reported, "FULL")
+    assert env.state().temp_c < hot - 5.0
+    assert "fitted to the node's report" in env.thermal_start["expected_load"]
+    env.step(0.5 * env.period_s, reported, "FULL")  # too late for a new start
+    assert not env.restart_thermal(reported, "FULL")
+
+
+def test_unknown_thermal_start_is_one_line():
+    with pytest.raises(OrbnodeError):
+        Envelope.from_config(radiation="off", thermal_start="warm")

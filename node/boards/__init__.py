@@ -61,6 +61,7 @@ class BoardProfile:
     default_spacecraft: str  # a firmware_stubs/data spacecraft toml sized for this board
     strap_conductance_w_per_k: float = 0.25  # board -> structure conduction (no convection)
     temp_sensor_path: str = "/sys/class/thermal/thermal_zone0/temp"
+    weight_memory: str = "LPDDR4"  # memory technology holding the weights (upset model)
     source_path: str = field(default="", compare=False)
 
     def modelled_power_w(self, mode: str, busy: float | None = None) -> float:
@@ -176,6 +177,7 @@ def _parse(data: dict, where: str) -> BoardProfile:
             {"g": data.get("strap_conductance_w_per_k", 0.25)}, "g", where, minimum=1e-9
         ),
         temp_sensor_path=str(data.get("temp_sensor_path", "/sys/class/thermal/thermal_zone0/temp")),
+        weight_memory=str(data.get("weight_memory", "LPDDR4")),
         source_path=where,
     )
 

@@ -7,8 +7,8 @@ sites with error margin ``e`` at confidence level whose normal quantile is ``t``
     n = N / (1 + e² (N - 1) / (t² p (1 - p)))
 
 with ``p = 0.5`` when nothing is known (the worst case). For N → ∞ this is
-``t² p (1 - p) / e²``: 16,641 for 99 % / 1 % with the paper's rounded ``t = 2.58``
-(DESIGN.md), 16,588 with the exact quantile 2.5758 that we use.
+``t² p (1 - p) / e²``: 16,641 for 99 % / 1 % with the paper's rounded ``t = 2.58``,
+16,588 with the exact quantile 2.5758 that we use.
 
 Intervals on a rate are Wilson score intervals from :func:`scipy.stats.binomtest`
 (a library, not a hand-rolled formula): they stay inside [0, 1] and behave at 0 or
