@@ -12,6 +12,8 @@ Figures and what they mean:
 * ``inferences_per_joule``: inferences / (reported power x wall seconds): the
   board's real work per joule over the same window as the throughput.
 * ``power_source``: which sensor or model every power figure came from.
+* ``auth``: ``on`` when the node checked every telecommand, ``insecure`` when it
+  ran without a key and obeyed anything on the line.
 """
 
 from __future__ import annotations
@@ -81,6 +83,8 @@ def summarise(db: TelemetryDB, period_s: float | None = None) -> dict[str, Any]:
         "scrub_repairs": final["scrub_repairs"],
         "frames_bad_node": final["frames_bad"],
         "tc_rejected": final["tc_rejected"],
+        # What the node said of its telecommand check: "on", or "insecure" (no key).
+        "auth": meta.get("auth", "unknown"),
     }
     for k in ("board", "model", "radiation", "altitude_km", "beta_deg", "speedup",
               "spacecraft", "complete", "frames_bad_host", "stopped_because", "level",

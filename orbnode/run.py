@@ -27,6 +27,7 @@ from node.errors import OrbnodeError
 from node.link import Link
 from node.link.paced import PacedTransport
 from node.link.pty_transport import PtyPair
+from node.packets import PACKETS
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class RunConfig:
     scrub_period_s: float = 600.0
     seed: int = 0
     progress: bool = True
+    insecure: bool = False  # no key: the node obeys unauthenticated commands (flagged)
 
 
 def fresh_db(db_path: Path) -> TelemetryDB:
@@ -77,12 +79,12 @@ def _check_model(cfg: RunConfig) -> str:
 
 
 def _node_command(cfg: RunConfig, port: str, board: str, model: str,
-                  key_file: Path) -> list[str]:
+                  key_file: Path | None) -> list[str]:
     cmd = [sys.executable, "-m", "orbnode", "node", "--port", port, "--baud", str(cfg.baud),
            "--board", board, "--model", model, "--power-source", cfg.power_source,
            "--scrub-period-s", str(cfg.scrub_period_s), "--seed", str(cfg.seed),
-           "--radiation", "off" if cfg.radiation == "off" else "on", "--level", cfg.level,
-           "--key-file", str(key_file)]
+           "--radiation", "off" if cfg.radiation == "off" else "on", "--level", cfg.level]
+    cmd += ["--insecure"] if key_file is None else ["--key-file", str(key_file)]
     if cfg.input:
         cmd += ["--input", cfg.input]
     if cfg.input_shape:
@@ -96,8 +98,11 @@ def run(cfg: RunConfig) -> dict[str, Any]:
 
     if cfg.orbits <= 0 or cfg.speedup <= 0 or cfg.tick_wall_s <= 0:
         raise OrbnodeError("--orbits, --speedup and --tick-s must be positive")
-    if not cfg.upset_acceleration >= 0:
-        raise OrbnodeError("--upset-acceleration must be >= 0")
+    # The range the node itself enforces on every env_tick (node/packets/definitions.toml).
+    problem = PACKETS.defs["env_tick"].field_problem("upset_acceleration",
+                                                       cfg.upset_acceleration)
+    if problem:
+        raise OrbnodeError(f"--upset-acceleration: {problem.split(': ', 1)[1]}")
     board = load_board(detect_board() if cfg.board == "auto" else cfg.board)
     from node.power import SOURCES
 
@@ -124,14 +129,15 @@ def run(cfg: RunConfig) -> dict[str, Any]:
     db.set_meta("level", cfg.level)
 
     # A fresh key per run, owner-only, in the output folder (never in the repository):
-    # every telecommand on the link is authenticated, as on a bench.
-    key_file = write_key(cfg.out / "tc.key")
+    # every telecommand on the link is authenticated, as on a bench. Replaced
+    # atomically, never written through a symlink; --insecure runs without one.
+    key_file = None if cfg.insecure else write_key(cfg.out / "tc.key", overwrite=True)
     pty = PtyPair()
     log = open(cfg.out / "node.log", "w")  # noqa: SIM115 (lives as long as the node)
     proc = subprocess.Popen(_node_command(cfg, pty.slave_path, board.name, model, key_file),
                             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     link = Link(PacedTransport(pty.master(), cfg.baud), apid="sim",
-                signer=Signer(load_key(key_file), SOURCE_SIM))
+                signer=None if key_file is None else Signer(load_key(key_file), SOURCE_SIM))
     duration_s = cfg.orbits * env.period_s
     bar = tqdm(total=round(duration_s), unit="sim s", disable=not cfg.progress,
                desc="orbnode run", dynamic_ncols=True, file=sys.stderr)
