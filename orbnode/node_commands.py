@@ -125,7 +125,11 @@ def _verifier(args: argparse.Namespace):
         state_path = key_path.with_name(key_path.name + STATE_SUFFIX)
     else:
         folder = Path(args.state_dir)
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OrbnodeError(f"cannot make the anti-replay state folder {folder}: "
+                               f"{exc.strerror or exc}") from None
         state_path = folder / ("tc" + STATE_SUFFIX)
     return Verifier(key, ReplayState.open(state_path),
                     window_s=args.seq_window_s or DEFAULT_WINDOW_S)
@@ -162,8 +166,6 @@ def cmd_tc(args: argparse.Namespace) -> int:
 
     if not args.port or not args.key_file:
         raise OrbnodeError("--port and --key-file are required")
-    key = load_key(args.key_file)
-    signer = Signer(key, SOURCE_GROUND)
     name = TC_COMMANDS[args.tc_command]
     payload = PACKETS.payload_type(name)
     if name == "set_mode":
@@ -175,6 +177,8 @@ def cmd_tc(args: argparse.Namespace) -> int:
         values = payload(tick=0xFFFFFFFF)
     else:
         values = payload()
+    key = load_key(args.key_file)
+    signer = Signer(key, SOURCE_GROUND)
     # A random packet sequence count: each invocation's request id differs.
     link = Link(open_transport(args.port, args.baud), apid="sim", signer=signer,
                 first_seq=secrets.randbelow(16384))
