@@ -38,7 +38,7 @@ EVENT_HELLO = 1
 EVENT_MODE = 2
 EVENT_WATCHDOG = 3
 EVENT_JOB_ERROR = 4
-EVENT_TC_REJECTED = 5
+EVENT_TC_REJECTED = 20  # a refused telecommand (security and argument checks)
 EVENT_UPSET = 10
 EVENT_SCRUB = 11
 
