@@ -15,11 +15,15 @@ The receiver accepts a command from source ``s`` with sequence ``seq`` only if
 
     last[s] < seq <= node clock in µs + window
 
-* ``last[s]``, the last sequence accepted from ``s``, is written to a state file
-  (:class:`ReplayState`: write a temporary file, fsync, rename over, fsync the
-  directory) *before* the command runs, so a command captured on the line is
-  refused after a node restart as much as within one session. A node that cannot
-  write the file runs no authenticated command.
+* ``last[s]``, the last sequence accepted from ``s``, is bounded from above by a
+  mark in a state file (:class:`ReplayState`: write a temporary file, fsync,
+  rename over, fsync the directory) *before* the command runs, so a command
+  captured on the line is refused after a node restart as much as within one
+  session. The mark is written ``reserve`` (2 s) ahead of the sequence that
+  needed it, so a stream of ticks costs one disk write every two seconds rather
+  than one per tick; the price is that after a restart a sender's first ``reserve``
+  of clock is refused, which a node restart (seconds) already outlasts. A node
+  that cannot write the file runs no authenticated command.
 * The forward ``window`` (default one day, :data:`DEFAULT_WINDOW_S`) bounds how far
   a sender's clock may lead the node's. Without it a single signed command with a
   huge sequence number (a bug, a clock set to 2099) would raise ``last[s]`` beyond
@@ -68,6 +72,7 @@ TAG_LEN = 16
 TRAILER_LEN = SEQ_LEN + TAG_LEN
 MIN_KEY_BYTES = 16
 DEFAULT_WINDOW_S = 86400.0  # how far a sender's clock may lead the node's
+DEFAULT_RESERVE_S = 2.0  # how far ahead of the accepted sequence the on-disk mark is put
 STATE_SUFFIX = ".replay.json"  # the anti-replay state beside a key file
 
 # PUS source ids of the senders on this link.
@@ -166,22 +171,31 @@ def write_key(path: str | os.PathLike, nbytes: int = 32, *, overwrite: bool = Fa
 
 # -- anti-replay state -------------------------------------------------------------------
 class ReplayState:
-    """The last accepted sequence number per source, persisted before each command runs.
+    """The last accepted sequence number per source, bounded on disk before each
+    command runs.
 
-    One small JSON file, replaced atomically on every accepted command
-    (:func:`atomic_write`), so a crash or a power cut leaves the previous state or
-    the new one. :meth:`open` writes it once straight away: a node that cannot
-    write its state learns it before it accepts anything.
+    The file holds, per source, a mark at or above every sequence accepted from it
+    (``seq_marks``); it is replaced atomically (:func:`atomic_write`), so a crash
+    or a power cut leaves the previous marks or the new ones. Accepting ``seq``
+    needs a write only when ``seq`` passes the source's mark; the new mark is
+    ``seq + reserve``. On start the marks are taken as the last accepted
+    sequences. :meth:`open` writes the file once straight away: a node that
+    cannot write its state learns it before it accepts anything.
     """
 
     FORMAT = "orbnode anti-replay state"
 
-    def __init__(self, path: Path, last_seq: dict[int, int]) -> None:
+    def __init__(self, path: Path, marks: dict[int, int],
+                 reserve_s: float = DEFAULT_RESERVE_S) -> None:
         self.path = path
-        self.last_seq = dict(last_seq)
+        self.reserve_us = int(reserve_s * 1e6)
+        self.marks = dict(marks)  # as on disk
+        self.last_seq = dict(marks)  # accepted so far (after a restart: the marks)
+        self.writes = 0
 
     @classmethod
-    def open(cls, path: str | os.PathLike) -> ReplayState:
+    def open(cls, path: str | os.PathLike, reserve_s: float = DEFAULT_RESERVE_S
+             ) -> ReplayState:
         p = Path(path)
         last: dict[int, int] = {}
         if p.exists() or p.is_symlink():
@@ -195,33 +209,33 @@ class ReplayState:
                 doc = json.loads(p.read_text("utf-8"))
                 if doc.get("format") != cls.FORMAT:
                     raise ValueError("not an anti-replay state file")
-                last = {int(k): int(v) for k, v in doc["last_seq"].items()}
+                last = {int(k): int(v) for k, v in doc["seq_marks"].items()}
             except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
                 raise OrbnodeError(f"cannot read anti-replay state {p}: {exc}; the node "
                                    "will not guess which commands it has run") from None
-        state = cls(p, last)
+        state = cls(p, last, reserve_s)
         try:
-            state._save(state.last_seq)
+            state._save(state.marks)
         except (OSError, OrbnodeError) as exc:
             why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
             raise OrbnodeError(f"cannot write anti-replay state {p}: {why}; an authenticated "
                                "node needs it (give a writable --state-dir)") from None
         return state
 
-    def _save(self, last: dict[int, int]) -> None:
+    def _save(self, marks: dict[int, int]) -> None:
         doc = {"format": self.FORMAT, "version": 1,
-               "last_seq": {str(k): v for k, v in sorted(last.items())}}
+               "seq_marks": {str(k): v for k, v in sorted(marks.items())}}
         atomic_write(self.path, (json.dumps(doc) + "\n").encode("utf-8"))
-
-    def get(self, source_id: int) -> int:
-        return self.last_seq.get(source_id, 0)
+        self.writes += 1
 
     def commit(self, source_id: int, seq: int) -> None:
-        """Record ``seq`` as accepted from ``source_id``: on disk first, then here.
-        An ``OSError`` means nothing was recorded (and the command must not run)."""
-        last = {**self.last_seq, source_id: seq}
-        self._save(last)
-        self.last_seq = last
+        """Record ``seq`` as accepted from ``source_id``: covered on disk first, then
+        here. An exception means nothing was recorded (and the command must not run)."""
+        if seq > self.marks.get(source_id, 0):
+            marks = {**self.marks, source_id: min(seq + self.reserve_us, 2**64 - 1)}
+            self._save(marks)
+            self.marks = marks
+        self.last_seq[source_id] = seq
 
 
 # -- tags ----------------------------------------------------------------------------------

@@ -193,25 +193,33 @@ def signed_at(seq, name="set_mode", values=None, key=KEY, source=SOURCE_GROUND):
     return signed(name, values or {"mode": 1}, signer=signer)
 
 
-def test_replay_after_restart_is_refused(tmp_path):
+@pytest.mark.parametrize("reserve_s", [0.0, 2.0])
+def test_replay_after_restart_is_refused(tmp_path, reserve_s):
     state = tmp_path / "s.json"
-    v = Verifier(KEY, ReplayState.open(state))
-    pkt = signed()
-    assert check(v, pkt) is None
+    v = Verifier(KEY, ReplayState.open(state, reserve_s))
+    pkts = [signed() for _ in range(3)]
+    assert [check(v, p) for p in pkts] == [None] * 3
     assert stat.S_IMODE(os.stat(state).st_mode) == 0o600
-    restarted = Verifier(KEY, ReplayState.open(state))  # a new process, same file
-    assert check(restarted, pkt) == "replay"
-    assert check(restarted, signed()) is None  # a fresh command still goes through
+    restarted = Verifier(KEY, ReplayState.open(state, reserve_s))  # a new process
+    assert [check(restarted, p) for p in pkts] == ["replay"] * 3
+    later = int.from_bytes(pkts[-1].trailer[:8], "big") + int(reserve_s * 1e6) + 1
+    assert check(restarted, signed_at(later)) is None  # a fresh command goes through
     assert not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]
 
 
-def test_state_is_on_disk_before_the_verdict(tmp_path):
-    state = ReplayState.open(tmp_path / "s.json")
+def test_state_on_disk_covers_the_command_before_the_verdict(tmp_path):
+    state = ReplayState.open(tmp_path / "s.json", reserve_s=2.0)
     v = Verifier(KEY, state)
-    pkt = signed()
-    assert check(v, pkt) is None
-    doc = json.loads((tmp_path / "s.json").read_text())
-    assert doc["last_seq"][str(SOURCE_GROUND)] == int.from_bytes(pkt.trailer[:8], "big")
+    writes = state.writes
+    seqs = []
+    for _ in range(20):  # a burst of ticks within the reserve: one write covers them
+        pkt = signed()
+        assert check(v, pkt) is None
+        seqs.append(int.from_bytes(pkt.trailer[:8], "big"))
+        doc = json.loads((tmp_path / "s.json").read_text())
+        assert doc["seq_marks"][str(SOURCE_GROUND)] >= seqs[-1]
+    assert state.writes - writes < 20
+    assert doc["seq_marks"][str(SOURCE_GROUND)] <= seqs[0] + 2_000_000
 
 
 def test_unwritable_state_refuses_the_command_and_the_start(tmp_path):
@@ -229,7 +237,7 @@ def test_unwritable_state_refuses_the_command_and_the_start(tmp_path):
 
 
 @pytest.mark.parametrize("content", ["", "{", '{"format": "other"}', "[]",
-                                     '{"format": "orbnode anti-replay state", "last_seq": 3}'])
+                                     '{"format": "orbnode anti-replay state", "seq_marks": 3}'])
 def test_unreadable_state_is_refused_not_guessed(tmp_path, content):
     p = tmp_path / "s.json"
     p.write_text(content)
