@@ -170,6 +170,12 @@ def write_key(path: str | os.PathLike, nbytes: int = 32, *, overwrite: bool = Fa
 
 
 # -- anti-replay state -------------------------------------------------------------------
+def key_id(key: bytes) -> str:
+    """A short public name for a key (an HMAC of a constant under it): tells which key
+    a state file belongs to and reveals nothing of the key."""
+    return hmac.new(key, b"orbnode key id", hashlib.sha256).hexdigest()[:16]
+
+
 class ReplayState:
     """The last accepted sequence number per source, bounded on disk before each
     command runs.
@@ -181,21 +187,25 @@ class ReplayState:
     ``seq + reserve``. On start the marks are taken as the last accepted
     sequences. :meth:`open` writes the file once straight away: a node that
     cannot write its state learns it before it accepts anything.
+
+    The file names the key it belongs to (:func:`key_id`); marks left by another
+    key are dropped, since no command signed under that key verifies any more.
     """
 
     FORMAT = "orbnode anti-replay state"
 
     def __init__(self, path: Path, marks: dict[int, int],
-                 reserve_s: float = DEFAULT_RESERVE_S) -> None:
+                 reserve_s: float = DEFAULT_RESERVE_S, key_id: str = "") -> None:
         self.path = path
+        self.key_id = key_id
         self.reserve_us = int(reserve_s * 1e6)
         self.marks = dict(marks)  # as on disk
         self.last_seq = dict(marks)  # accepted so far (after a restart: the marks)
         self.writes = 0
 
     @classmethod
-    def open(cls, path: str | os.PathLike, reserve_s: float = DEFAULT_RESERVE_S
-             ) -> ReplayState:
+    def open(cls, path: str | os.PathLike, reserve_s: float = DEFAULT_RESERVE_S, *,
+             key: bytes = b"") -> ReplayState:
         p = Path(path)
         last: dict[int, int] = {}
         if p.exists() or p.is_symlink():
@@ -210,10 +220,12 @@ class ReplayState:
                 if doc.get("format") != cls.FORMAT:
                     raise ValueError("not an anti-replay state file")
                 last = {int(k): int(v) for k, v in doc["seq_marks"].items()}
+                if doc["key_id"] != key_id(key):
+                    last = {}  # another key's marks: its commands no longer verify
             except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
                 raise OrbnodeError(f"cannot read anti-replay state {p}: {exc}; the node "
                                    "will not guess which commands it has run") from None
-        state = cls(p, last, reserve_s)
+        state = cls(p, last, reserve_s, key_id(key))
         try:
             state._save(state.marks)
         except (OSError, OrbnodeError) as exc:
@@ -223,7 +235,7 @@ class ReplayState:
         return state
 
     def _save(self, marks: dict[int, int]) -> None:
-        doc = {"format": self.FORMAT, "version": 1,
+        doc = {"format": self.FORMAT, "version": 1, "key_id": self.key_id,
                "seq_marks": {str(k): v for k, v in sorted(marks.items())}}
         atomic_write(self.path, (json.dumps(doc) + "\n").encode("utf-8"))
         self.writes += 1

@@ -131,7 +131,7 @@ def _verifier(args: argparse.Namespace):
             raise OrbnodeError(f"cannot make the anti-replay state folder {folder}: "
                                f"{exc.strerror or exc}") from None
         state_path = folder / ("tc" + STATE_SUFFIX)
-    return Verifier(key, ReplayState.open(state_path),
+    return Verifier(key, ReplayState.open(state_path, key=key),
                     window_s=args.seq_window_s or DEFAULT_WINDOW_S)
 
 

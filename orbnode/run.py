@@ -22,7 +22,7 @@ from firmware_stubs.sim import NodeLost, SimConfig, Simulator, hk_timeout_for_ba
 from firmware_stubs.summary import summarise
 from firmware_stubs.telemetry_db import TelemetryDB
 from firmware_stubs.timeline import plot_timeline
-from node.auth import SOURCE_SIM, Signer, load_key, write_key
+from node.auth import SOURCE_SIM, STATE_SUFFIX, Signer, load_key, write_key
 from node.errors import OrbnodeError
 from node.link import Link
 from node.link.paced import PacedTransport
@@ -132,6 +132,8 @@ def run(cfg: RunConfig) -> dict[str, Any]:
     # every telecommand on the link is authenticated, as on a bench. Replaced
     # atomically, never written through a symlink; --insecure runs without one.
     key_file = None if cfg.insecure else write_key(cfg.out / "tc.key", overwrite=True)
+    # The node keeps its anti-replay state beside the key; a new key starts a new one.
+    (cfg.out / ("tc.key" + STATE_SUFFIX)).unlink(missing_ok=True)
     pty = PtyPair()
     log = open(cfg.out / "node.log", "w")  # noqa: SIM115 (lives as long as the node)
     proc = subprocess.Popen(_node_command(cfg, pty.slave_path, board.name, model, key_file),

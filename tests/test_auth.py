@@ -196,15 +196,26 @@ def signed_at(seq, name="set_mode", values=None, key=KEY, source=SOURCE_GROUND):
 @pytest.mark.parametrize("reserve_s", [0.0, 2.0])
 def test_replay_after_restart_is_refused(tmp_path, reserve_s):
     state = tmp_path / "s.json"
-    v = Verifier(KEY, ReplayState.open(state, reserve_s))
+    v = Verifier(KEY, ReplayState.open(state, reserve_s, key=KEY))
     pkts = [signed() for _ in range(3)]
     assert [check(v, p) for p in pkts] == [None] * 3
     assert stat.S_IMODE(os.stat(state).st_mode) == 0o600
-    restarted = Verifier(KEY, ReplayState.open(state, reserve_s))  # a new process
+    restarted = Verifier(KEY, ReplayState.open(state, reserve_s, key=KEY))  # a new process
     assert [check(restarted, p) for p in pkts] == ["replay"] * 3
     later = int.from_bytes(pkts[-1].trailer[:8], "big") + int(reserve_s * 1e6) + 1
     assert check(restarted, signed_at(later)) is None  # a fresh command goes through
     assert not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]
+
+
+def test_state_belongs_to_its_key(tmp_path):
+    state = tmp_path / "s.json"
+    v = Verifier(KEY, ReplayState.open(state, key=KEY))
+    assert check(v, signed()) is None
+    assert KEY.hex() not in state.read_text()
+    assert ReplayState.open(state, key=KEY).marks  # same key: marks kept
+    other = bytes(32)
+    assert ReplayState.open(state, key=other).marks == {}  # a new key: old marks moot
+    assert ReplayState.open(state, key=KEY).marks == {}
 
 
 def test_state_on_disk_covers_the_command_before_the_verdict(tmp_path):

@@ -80,7 +80,7 @@ def rig(tmp_path_factory):
     pair = PtyPair()
     node_link = Link(pair.master())
     ground = Ground(pair.slave_path)
-    state = ReplayState.open(tmp_path_factory.mktemp("fuzz") / "state.json")
+    state = ReplayState.open(tmp_path_factory.mktemp("fuzz") / "state.json", key=KEY)
     service = NodeService(node_link, JobLoop(engine, inputs, labels), board,
                           open_power_source("model", board), watchdog_s=600.0,
                           radiation=hooks, verifier=Verifier(KEY, state))
