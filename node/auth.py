@@ -22,8 +22,9 @@ The receiver accepts a command from source ``s`` with sequence ``seq`` only if
   session. The mark is written ``reserve`` (2 s) ahead of the sequence that
   needed it, so a stream of ticks costs one disk write every two seconds rather
   than one per tick; the price is that after a restart a sender's first ``reserve``
-  of clock is refused, which a node restart (seconds) already outlasts. A node
-  that cannot write the file runs no authenticated command.
+  of clock is refused after a crash (a clean stop writes the exact sequences), which
+  a node restart (seconds) mostly outlasts anyway. A node that cannot write the
+  file runs no authenticated command.
 * The forward ``window`` (default one day, :data:`DEFAULT_WINDOW_S`) bounds how far
   a sender's clock may lead the node's. Without it a single signed command with a
   huge sequence number (a bug, a clock set to 2099) would raise ``last[s]`` beyond
@@ -248,6 +249,15 @@ class ReplayState:
             self._save(marks)
             self.marks = marks
         self.last_seq[source_id] = seq
+
+    def settle(self) -> None:
+        """On a clean stop: lower the marks to the sequences really accepted, so a
+        restarted node takes the next command at once. (A crash leaves the marks
+        ``reserve`` ahead, which only delays a sender; it never lets a replay in.)"""
+        if self.marks != self.last_seq:
+            with contextlib.suppress(OSError, OrbnodeError):
+                self._save(self.last_seq)
+                self.marks = dict(self.last_seq)
 
 
 # -- tags ----------------------------------------------------------------------------------

@@ -100,6 +100,8 @@ def cmd_node(args: argparse.Namespace) -> int:
         service.serve()
     finally:
         link.close()
+        if verifier is not None:
+            verifier.state.settle()
     return 0
 
 

@@ -207,6 +207,19 @@ def test_replay_after_restart_is_refused(tmp_path, reserve_s):
     assert not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]
 
 
+def test_a_clean_stop_settles_the_marks_on_what_was_accepted(tmp_path):
+    state = ReplayState.open(tmp_path / "s.json", reserve_s=2.0, key=KEY)
+    v = Verifier(KEY, state)
+    pkt = signed()
+    assert check(v, pkt) is None
+    seq = int.from_bytes(pkt.trailer[:8], "big")
+    assert state.marks[SOURCE_GROUND] == seq + 2_000_000
+    state.settle()
+    restarted = Verifier(KEY, ReplayState.open(tmp_path / "s.json", key=KEY))
+    assert check(restarted, pkt) == "replay"
+    assert check(restarted, signed_at(seq + 1)) is None  # the very next one goes through
+
+
 def test_state_belongs_to_its_key(tmp_path):
     state = tmp_path / "s.json"
     v = Verifier(KEY, ReplayState.open(state, key=KEY))
