@@ -111,6 +111,7 @@ class Simulator:
         self.db.set_meta("power_measured", h.get("measured") == "1")
         self.db.set_meta("exposed_bits", int(h.get("exposed_bits", 0)))
         self.db.set_meta("labelled", h.get("labelled") == "1")
+        self.db.set_meta("auth", h.get("auth", "unknown"))
 
     def _hk(self, tick: int) -> Packet:
         pkt = self.wait_for(lambda p: p.name == "hk_node" and p.values["tick"] == tick,

@@ -16,6 +16,8 @@ Figures and what they mean:
   (time-weighted); ``temp_orbit_mean_change_max_c`` the largest orbit-to-orbit change,
   under 1 °C when the run started at the orbit's periodic equilibrium
   (``thermal_start``).
+* ``auth``: ``on`` when the node checked every telecommand, ``insecure`` when it
+  ran without a key and obeyed anything on the line.
 """
 
 from __future__ import annotations
@@ -85,6 +87,8 @@ def summarise(db: TelemetryDB, period_s: float | None = None) -> dict[str, Any]:
         "scrub_repairs": final["scrub_repairs"],
         "frames_bad_node": final["frames_bad"],
         "tc_rejected": final["tc_rejected"],
+        # What the node said of its telecommand check: "on", or "insecure" (no key).
+        "auth": meta.get("auth", "unknown"),
     }
     summary.update(_orbit_means(rows, period_s))
     for k in ("thermal_start", "board", "model", "radiation", "altitude_km", "beta_deg", "speedup",

@@ -9,10 +9,15 @@ report, from a named power source. Lost contact (no tick for ``watchdog_s``)
 drops the node to SAFE, as a bus watchdog would.
 
 With a key (``verifier``), every telecommand must carry a valid HMAC and a fresh
-sequence number (:mod:`node.auth`); anything else is rejected, counted in
-housekeeping, and answered with a PUS-1 failure report when the sender asked
-for verification. An operator may override the scheduler's mode (``set_mode``),
-except that an EPS load shed always forces SAFE.
+sequence number (:mod:`node.auth`), which is on disk before the command runs;
+without one the node runs insecure and says so in its hello. Every argument must
+lie in the range its packet definition declares (:mod:`node.packets`). A command
+that fails either check is refused and changes nothing: it is counted in
+housekeeping (``tc_rejected``), reported as an event, and answered with a PUS-1
+failure report when the sender asked for verification. Verification reports
+carry a tag under the same key, bound to the command they answer. An operator may
+override the scheduler's mode (``set_mode``), except that an EPS load shed always
+forces SAFE.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import os
 import time
 
+from node.auth import ReportSigner
 from node.jobs import JobLoop
 from node.link import Link, LinkClosed
 from node.packets import Packet
@@ -32,8 +38,13 @@ EVENT_HELLO = 1
 EVENT_MODE = 2
 EVENT_WATCHDOG = 3
 EVENT_JOB_ERROR = 4
+EVENT_TC_REJECTED = 20  # a refused telecommand (security and argument checks)
 EVENT_UPSET = 10
 EVENT_SCRUB = 11
+
+# More upsets than this expected in one tick is no test campaign but a broken
+# argument: each one is an event on the link, which would overrun it.
+MAX_UPSETS_PER_TICK = 10_000
 
 
 class NodeService:
@@ -54,7 +65,7 @@ class NodeService:
         self.last_tick_wall = self.t0
         self.running = False
         self.tc_rejected = 0
-        self.verifier = verifier  # node.auth.Verifier, or None: accept unauthenticated
+        self.verifier = verifier  # node.auth.Verifier, or None: insecure, accept anything
         self.override: str | None = None  # operator's mode, None: the scheduler decides
         self.shed = False  # the EPS has cut our supply
         self.cpu = ProcessCpuMeter(os.cpu_count() or 1)  # host share, whatever the power source
@@ -80,7 +91,7 @@ class NodeService:
         exposed = self.radiation.process.exposed_bits if self.radiation.process else 0
         self._event(EVENT_HELLO, f"board={self.board.name};model={self.model_name};"
                     f"level={engine.level};exposed_bits={exposed};"
-                    f"auth={'on' if self.verifier else 'off'};"
+                    f"auth={'on' if self.verifier else 'insecure'};"
                     f"labelled={int(self.jobs.labelled)};measured={int(self.power.measured)};"
                     f"power_source={self.power.describe()}")
 
@@ -144,15 +155,37 @@ class NodeService:
         """Send the PUS-1 report the command asked for (ack flag ``bit``)."""
         if not pkt.ack_flags & bit:
             return
+        # Signed under the node's key and bound to this command's trailer (node.auth).
+        signer = ReportSigner(self.verifier.key, pkt.trailer) if self.verifier else None
         if failure is None:
-            self.link.send(subtype_ok, {"request_id": pkt.request_id})
+            self.link.send(subtype_ok, {"request_id": pkt.request_id}, signer=signer)
         else:
             self.link.send(subtype_fail, {"request_id": pkt.request_id,
-                                          "code": self._enums["failure"][failure]})
+                                          "code": self._enums["failure"][failure]},
+                           signer=signer)
 
-    def _reject(self, pkt: Packet, reason: str) -> None:
+    def _refused(self, pkt: Packet, reason: str, detail: str) -> None:
+        """Count and report a command that was refused or failed; nothing else changes."""
         self.tc_rejected += 1
+        self._event(EVENT_TC_REJECTED, f"tc {pkt.name} from source {pkt.source_id} refused: "
+                    f"{reason}" + (f" ({detail})" if detail else ""))
+
+    def _reject(self, pkt: Packet, reason: str, detail: str = "") -> None:
+        self._refused(pkt, reason, detail)
         self._verify(pkt, "verify_accept_ok", "verify_accept_fail", 0b0001, reason)
+
+    def _argument_problems(self, pkt: Packet) -> list[str]:
+        """Arguments outside their declared ranges (node.packets), and combinations the
+        node cannot carry out."""
+        problems = self.link.packets.defs[pkt.name].problems(pkt.values)
+        process = self.radiation.process
+        if not problems and pkt.name == "env_tick" and process is not None:
+            v = pkt.payload
+            expected = process.expected(v.dt_s, v.upset_rate_per_bit_day * v.upset_acceleration)
+            if expected > MAX_UPSETS_PER_TICK:
+                problems.append(f"upset rate x acceleration x dt_s means {expected:.3g} upsets "
+                                f"in one tick; at most {MAX_UPSETS_PER_TICK}")
+        return problems
 
     def handle(self, pkt: Packet) -> None:
         if pkt.name not in self.link.packets.defs or \
@@ -160,13 +193,20 @@ class NodeService:
             self.tc_rejected += 1  # telemetry sent to the node: not a command
             return
         if self.verifier is not None:
+            # On success the sequence number is on disk before anything runs.
             reason = self.verifier.check(pkt.apid, pkt.service, pkt.subtype, pkt.source_id,
                                          pkt.data, pkt.trailer)
             if reason is not None:
-                self._reject(pkt, reason)
+                self._reject(pkt, reason, self.verifier.detail)
                 return
+        problems = self._argument_problems(pkt)
+        if problems:
+            self._reject(pkt, "bad_argument", "; ".join(problems))
+            return
         self._verify(pkt, "verify_accept_ok", "verify_accept_fail", 0b0001)
         failure = self._execute(pkt)
+        if failure is not None:
+            self._refused(pkt, failure, "could not be carried out")
         self._verify(pkt, "verify_done_ok", "verify_done_fail", 0b1000, failure)
 
     def _execute(self, pkt: Packet) -> str | None:
@@ -194,9 +234,7 @@ class NodeService:
             self.link.send("pong")
             self._hello()  # a bus that connected late learns who we are
         elif pkt.name == "set_mode":
-            name = self.link.packets.enum_name("set_mode", v["mode"])
-            if name.startswith("?"):
-                return "bad_argument"
+            name = self.link.packets.enum_name("set_mode", v["mode"])  # range-checked
             self.override = None if name == "auto" else name
             if self.override is not None:
                 self._apply_mode(self.override, ("operator",))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from firmware_stubs.profiles import RADIATION_ENVIRONMENTS
 from node.errors import OrbnodeError
-from orbnode.options import non_negative, positive
+from orbnode.options import non_negative, packet_field, positive
 
 SUMMARY_LINES = (
     ("orbits", "{:.2f}"), ("sim_seconds", "{:.0f} s"), ("wall_seconds", "{:.1f} s"),
@@ -17,7 +17,7 @@ SUMMARY_LINES = (
     ("energy_j", "{:.0f} J"), ("inferences_per_joule", "{:.2f} /J"), ("power_source", "{}"),
     ("min_soc", "{:.3f}"), ("soc_floor", "{:.3f}"), ("max_temp_c", "{:.1f} °C"),
     ("upsets", "{}"), ("upset_acceleration", "{:g}"), ("scrub_detected", "{}"),
-    ("scrub_repairs", "{}"),
+    ("scrub_repairs", "{}"), ("tc_rejected", "{}"),
 )
 
 
@@ -52,8 +52,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--power-source", default="auto", help="auto, rapl, hwmon or model")
     p.add_argument("--scrub-period-s", type=non_negative(), default=600.0,
                    help="environment seconds between weight scrubs (0: never)")
-    p.add_argument("--upset-acceleration", type=non_negative(), default=1.0,
-                   help="multiply the physical upset rate (test campaigns); reported")
+    p.add_argument("--upset-acceleration", type=packet_field("env_tick", "upset_acceleration"),
+                   default=1.0, help="multiply the physical upset rate (test campaigns, "
+                   "0..1e9 as the env_tick definition declares); reported")
+    p.add_argument("--insecure", action="store_true",
+                   help="run the node without a telecommand key (flagged in the summary); "
+                        "by default each run makes a fresh key in --out")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="out/run", help="folder for summary.json, "
                    "telemetry.sqlite, timeline.png")
@@ -72,6 +76,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _print_summary(summary: dict, out: Path) -> None:
     print(f"orbnode run: {summary.get('stopped_because', 'done')} — results in {out}")
+    if summary.get("auth") != "on":
+        print(f"  {'auth':26s} {str(summary.get('auth')).upper()}: the node obeyed "
+              "unauthenticated telecommands")
     # Energy figures carry their source on the line itself, not only in power_source.
     source = "measured" if summary.get("power_measured") else "MODELLED power"
     for key, fmt in SUMMARY_LINES:
@@ -96,7 +103,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                     model=args.model, input=args.input, input_shape=args.input_shape,
                     baud=args.baud, scrub_period_s=args.scrub_period_s, seed=args.seed,
                     progress=not args.no_progress, ground_port=args.ground_port,
-                    ground_host=args.ground_host)
+                    ground_host=args.ground_host, insecure=args.insecure)
     summary = run(cfg)
     if args.json:
         print(json.dumps(summary, indent=2))

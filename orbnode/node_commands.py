@@ -26,8 +26,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scrub-period-s", type=non_negative(), default=600.0,
                    help="environment seconds between weight-memory scrubs (0: never)")
     p.add_argument("--key-file", default=None,
-                   help="telecommand key (orbnode keygen); without one, commands are "
-                        "accepted unauthenticated")
+                   help="telecommand key (orbnode keygen, owner-only); required unless "
+                        "--insecure")
+    p.add_argument("--insecure", action="store_true",
+                   help="run without a key: obey unauthenticated commands, shutdown included "
+                        "(announced in the hello and flagged in every run summary)")
+    p.add_argument("--state-dir", default=None,
+                   help="writable folder for the anti-replay state (last accepted sequence "
+                        "per source); default: beside the key file")
+    p.add_argument("--seq-window-s", type=positive(), default=None,
+                   help="how far (seconds) a sender's sequence clock may lead the node's "
+                        "before a command is refused as seq_ahead (default: one day)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--selftest", action="store_true",
                    help="check this installed node (packages, model, inference, power, link) "
@@ -46,7 +55,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     t = sub.add_parser("tc", help="send one authenticated telecommand and await verification")
     t.add_argument("--port", required=False, help="serial device or pyserial URL of the node")
     t.add_argument("--baud", type=positive(int), default=115200)
-    t.add_argument("--key-file", required=False)
+    t.add_argument("--key-file", required=False,
+                   help="the node's key: signs the command and checks the node's reports")
     t.add_argument("--timeout-s", type=positive(), default=5.0)
     t.add_argument("tc_command", metavar="command", choices=sorted(TC_COMMANDS),
                    help="what to send")
@@ -73,6 +83,7 @@ def cmd_node(args: argparse.Namespace) -> int:
 
     if not args.port:
         raise OrbnodeError("--port is required (a serial device, a pty path or a pyserial URL)")
+    verifier = _verifier(args)  # before the heavy work: a missing key is one line, at once
     board = load_board(detect_board() if args.board == "auto" else args.board)
     model = args.model or str(DEFAULT_MODEL)
     shape = parse_shape(args.input_shape) if args.input_shape else None
@@ -82,11 +93,6 @@ def cmd_node(args: argparse.Namespace) -> int:
     hooks = RadiationHooks()
     if args.radiation == "on":
         hooks = _radiation_hooks(engine, args)
-    verifier = None
-    if args.key_file:
-        from node.auth import Verifier, load_key
-
-        verifier = Verifier(load_key(args.key_file))
     link = Link(open_transport(args.port, args.baud))
     jobs = JobLoop(engine, inputs, labels)
     notifier = SystemdNotifier()  # under the flashed unit: READY=1, then watchdog pings
@@ -98,7 +104,41 @@ def cmd_node(args: argparse.Namespace) -> int:
     finally:
         notifier.close()
         link.close()
+        if verifier is not None:
+            verifier.state.settle()
     return 0
+
+
+def _verifier(args: argparse.Namespace):
+    """The node's telecommand check: key, on-disk anti-replay state, forward window.
+    Without a key the node runs only when told ``--insecure``."""
+    from pathlib import Path
+
+    from node.auth import DEFAULT_WINDOW_S, STATE_SUFFIX, ReplayState, Verifier, load_key
+
+    if args.key_file is None:
+        if not args.insecure:
+            raise OrbnodeError("no --key-file: refusing to obey unauthenticated telecommands "
+                               "(make a key with `orbnode keygen`, or pass --insecure)")
+        if args.state_dir is not None or args.seq_window_s is not None:
+            raise OrbnodeError("--state-dir and --seq-window-s need a --key-file")
+        return None
+    if args.insecure:
+        raise OrbnodeError("--insecure and --key-file contradict each other")
+    key_path = Path(args.key_file)
+    key = load_key(key_path)
+    if args.state_dir is None:
+        state_path = key_path.with_name(key_path.name + STATE_SUFFIX)
+    else:
+        folder = Path(args.state_dir)
+        try:
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OrbnodeError(f"cannot make the anti-replay state folder {folder}: "
+                               f"{exc.strerror or exc}") from None
+        state_path = folder / ("tc" + STATE_SUFFIX)
+    return Verifier(key, ReplayState.open(state_path, key=key),
+                    window_s=args.seq_window_s or DEFAULT_WINDOW_S)
 
 
 def _radiation_hooks(engine, args: argparse.Namespace):
@@ -114,46 +154,54 @@ def _radiation_hooks(engine, args: argparse.Namespace):
 
 
 def cmd_keygen(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from node.auth import write_key
 
-    if Path(args.out).exists() and not args.force:
-        raise OrbnodeError(f"{args.out} exists; pass --force to replace it")
-    print(write_key(args.out))
+    # Owner-only, atomic, never through a symlink; --force replaces, never edits in place.
+    print(write_key(args.out, overwrite=args.force))
     return 0
 
 
 def cmd_tc(args: argparse.Namespace) -> int:
     import json
+    import secrets
     import time
 
-    from node.auth import SOURCE_GROUND, Signer, load_key
+    from node.auth import SOURCE_GROUND, Signer, load_key, report_authentic
     from node.link import Link, open_transport
     from node.packets import PACKETS
 
     if not args.port or not args.key_file:
         raise OrbnodeError("--port and --key-file are required")
-    signer = Signer(load_key(args.key_file), SOURCE_GROUND)
     name = TC_COMMANDS[args.tc_command]
-    values: dict = {}
+    payload = PACKETS.payload_type(name)
     if name == "set_mode":
         modes = PACKETS.enums["set_mode"]
         if args.argument not in modes:
             raise OrbnodeError(f"set-mode needs one of {', '.join(modes)}")
-        values = {"mode": modes[args.argument]}
+        values = payload(mode=modes[args.argument])
     elif name == "shutdown":
-        values = {"tick": 0xFFFFFFFF}
-    link = Link(open_transport(args.port, args.baud), apid="sim", signer=signer)
+        values = payload(tick=0xFFFFFFFF)
+    else:
+        values = payload()
+    key = load_key(args.key_file)
+    signer = Signer(key, SOURCE_GROUND)
+    # A random packet sequence count: each invocation's request id differs.
+    link = Link(open_transport(args.port, args.baud), apid="sim", signer=signer,
+                first_seq=secrets.randbelow(16384))
     try:
-        request = int.from_bytes(link.send(name, values, ack_flags=0b1001)[:4], "big")
+        raw = link.send(name, values, ack_flags=0b1001)
+        request, trailer = int.from_bytes(raw[:4], "big"), PACKETS.parse(raw).trailer
         result = {"command": args.tc_command, "request_id": request, "accepted": None,
                   "completed": None}
+        unverified = 0
         deadline = time.monotonic() + args.timeout_s
         while time.monotonic() < deadline and result["completed"] is None:
             for pkt in link.receive(0.05):
                 if not pkt.name.startswith("verify_") or \
                         pkt.values["request_id"] != request:
+                    continue
+                if not report_authentic(key, pkt, trailer):
+                    unverified += 1  # forged, replayed, or under another key: not believed
                     continue
                 code = pkt.values.get("code")
                 reason = PACKETS.enum_name("failure", code) if code is not None else None
@@ -168,7 +216,12 @@ def cmd_tc(args: argparse.Namespace) -> int:
                         result["reason"] = reason
     finally:
         link.close()
+    if unverified:
+        result["unverified_reports"] = unverified
     if result["accepted"] is None:
-        result["reason"] = f"no verification report within {args.timeout_s:g} s"
+        result["reason"] = (f"no authentic verification report within {args.timeout_s:g} s"
+                            + (f" ({unverified} with a tag that does not verify under this "
+                               "key: wrong key, insecure node, or forged)" if unverified
+                               else ""))
     print(json.dumps(result))
     return 0 if result["completed"] else 1

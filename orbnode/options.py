@@ -28,6 +28,27 @@ def non_negative(kind=float):
     return convert
 
 
+def packet_field(packet: str, name: str):
+    """argparse type: a number the packet definition lets field ``name`` carry (the
+    same declared range the node enforces, node/packets/definitions.toml)."""
+    from node.packets import PACKETS
+
+    definition = PACKETS.defs[packet]
+    python_type = int if dict(definition.fields)[name] in "BHIQ" else float
+
+    def convert(text: str):
+        try:
+            value = python_type(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        problem = definition.field_problem(name, value)
+        if problem:
+            raise argparse.ArgumentTypeError(problem.split(": ", 1)[1])
+        return value
+    convert.__name__ = f"{packet}.{name}"
+    return convert
+
+
 def add_model_args(p: argparse.ArgumentParser) -> None:
     """--model, --input-shape, --input, --level: which graph runs on what."""
     p.add_argument("--model", default=None, help="ONNX model (default: bundled digits CNN)")

@@ -23,11 +23,12 @@ from firmware_stubs.sim import NodeLost, SimConfig, Simulator, hk_timeout_for_ba
 from firmware_stubs.summary import summarise
 from firmware_stubs.telemetry_db import TelemetryDB
 from firmware_stubs.timeline import plot_timeline
-from node.auth import SOURCE_SIM, Signer, load_key, write_key
+from node.auth import SOURCE_SIM, STATE_SUFFIX, Signer, load_key, write_key
 from node.errors import OrbnodeError
 from node.link import Link
 from node.link.paced import PacedTransport
 from node.link.pty_transport import PtyPair
+from node.packets import PACKETS
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class RunConfig:
     progress: bool = True
     ground_port: int | None = None  # serve telemetry to ground tools on this TCP port
     ground_host: str = "127.0.0.1"
+    insecure: bool = False  # no key: the node obeys unauthenticated commands (flagged)
 
 
 def fresh_db(db_path: Path) -> TelemetryDB:
@@ -81,12 +83,12 @@ def _check_model(cfg: RunConfig) -> str:
 
 
 def _node_command(cfg: RunConfig, port: str, board: str, model: str,
-                  key_file: Path) -> list[str]:
+                  key_file: Path | None) -> list[str]:
     cmd = [sys.executable, "-m", "orbnode", "node", "--port", port, "--baud", str(cfg.baud),
            "--board", board, "--model", model, "--power-source", cfg.power_source,
            "--scrub-period-s", str(cfg.scrub_period_s), "--seed", str(cfg.seed),
-           "--radiation", "off" if cfg.radiation == "off" else "on", "--level", cfg.level,
-           "--key-file", str(key_file)]
+           "--radiation", "off" if cfg.radiation == "off" else "on", "--level", cfg.level]
+    cmd += ["--insecure"] if key_file is None else ["--key-file", str(key_file)]
     if cfg.input:
         cmd += ["--input", cfg.input]
     if cfg.input_shape:
@@ -100,8 +102,11 @@ def run(cfg: RunConfig) -> dict[str, Any]:
 
     if cfg.orbits <= 0 or cfg.speedup <= 0 or cfg.tick_wall_s <= 0:
         raise OrbnodeError("--orbits, --speedup and --tick-s must be positive")
-    if not cfg.upset_acceleration >= 0:
-        raise OrbnodeError("--upset-acceleration must be >= 0")
+    # The range the node itself enforces on every env_tick (node/packets/definitions.toml).
+    problem = PACKETS.defs["env_tick"].field_problem("upset_acceleration",
+                                                       cfg.upset_acceleration)
+    if problem:
+        raise OrbnodeError(f"--upset-acceleration: {problem.split(': ', 1)[1]}")
     board = load_board(detect_board() if cfg.board == "auto" else cfg.board)
     from node.power import SOURCES
 
@@ -130,11 +135,14 @@ def run(cfg: RunConfig) -> dict[str, Any]:
     db.set_meta("level", cfg.level)
 
     # A fresh key per run, owner-only, in the output folder (never in the repository):
-    # every telecommand on the link is authenticated, as on a bench.
-    key_file = write_key(cfg.out / "tc.key")
+    # every telecommand on the link is authenticated, as on a bench. Replaced
+    # atomically, never written through a symlink; --insecure runs without one.
+    key_file = None if cfg.insecure else write_key(cfg.out / "tc.key", overwrite=True)
+    # The node keeps its anti-replay state beside the key; a new key starts a new one.
+    (cfg.out / ("tc.key" + STATE_SUFFIX)).unlink(missing_ok=True)
     pty = PtyPair()
     link = Link(PacedTransport(pty.master(), cfg.baud), apid="sim",
-                signer=Signer(load_key(key_file), SOURCE_SIM))
+                signer=None if key_file is None else Signer(load_key(key_file), SOURCE_SIM))
     try:  # tm.bin, tc.bin, the packets table; a TCP feed for ground tools if asked
         ground = GroundStation(link, db, cfg.out, port=cfg.ground_port, host=cfg.ground_host,
                                announce="orbnode run")

@@ -52,6 +52,7 @@ def test_summary_has_the_contract_keys(one_orbit):
         assert key in s, key
     assert s["orbits"] == pytest.approx(1.0, abs=1e-6)
     assert s["inferences"] > 0 and s["energy_j"] > 0
+    assert s["auth"] == "on" and s["tc_rejected"] == 0  # every tick signed and accepted
 
 
 def test_eclipse_fraction_matches_the_orbit(one_orbit):

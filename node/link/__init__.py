@@ -41,24 +41,28 @@ class Link:
     """Packets over a transport, with sequence counting and error accounting."""
 
     def __init__(self, transport: Transport, packets: PacketSet = PACKETS, apid: str = "node",
-                 signer=None):
+                 signer=None, first_seq: int = 0):
         self.transport = transport
         self.packets = packets
         self.apid = packets.apids[apid]
         self.signer = signer  # node.auth.Signer: authenticates every telecommand sent
         self._decoder = FrameDecoder()
-        self._seq = 0
+        self._seq = first_seq  # a one-shot sender picks a random one: unique request ids
         self.stats = LinkStats()
         self.taps: list[PacketTap] = []
         self._write_lock = threading.Lock()  # a ground feed may send from its own thread
 
-    def send(self, name: str, values: dict | None = None, *, ack_flags: int = 0) -> bytes:
-        """Send one packet; returns its raw bytes (its first 4 are the PUS request id)."""
+    def send(self, name: str, values=None, *, ack_flags: int = 0, signer=None) -> bytes:
+        """Send one packet (``values``: a dict or its payload object, checked against the
+        packet's definition); returns its raw bytes (its first 4 are the PUS request id).
+        ``signer`` overrides the link's (a verification report's tag)."""
         is_tc = self.packets.defs[name].direction == "tc"
+        if signer is None and is_tc:
+            signer = self.signer
         with self._write_lock:
             raw = self.packets.build(name, values, seq_count=self._seq,
                                      apid=self.packets.apids["node"] if is_tc else self.apid,
-                                     ack_flags=ack_flags, signer=self.signer if is_tc else None)
+                                     ack_flags=ack_flags, signer=signer)
             self._seq += 1
             self._write(raw)
         return raw

@@ -1,16 +1,31 @@
 """Typed packet definitions shared by both ends of the link.
 
 Packets are defined once, as data, in ``definitions.toml``. :class:`PacketDef`
-turns a dict of named values into a PUS-C Space Packet (via ``spacepackets``,
-which appends the CRC-16/CCITT-FALSE) and back. Function-management
-telecommands (service 8) carry their function id as the first app-data byte and
-housekeeping reports (service 3) their structure id, so several packet kinds can
-share one PUS service/subtype pair.
+turns named values into a PUS-C Space Packet (via ``spacepackets``, which appends
+the CRC-16/CCITT-FALSE) and back. Function-management telecommands (service 8)
+carry their function id as the first app-data byte and housekeeping reports
+(service 3) their structure id, so several packet kinds can share one PUS
+service/subtype pair.
+
+Each packet kind also gets a frozen dataclass generated from its fields
+(``PACKETS.defs["env_tick"].payload_type``, a decoded packet's ``pkt.payload``),
+so both ends handle typed payloads rather than loose dicts.
+
+A field may declare what it may hold: ``{min = .., max = ..}`` bounds and
+``{enum = "name"}`` (one of that enum's values). Floats of a telecommand must be
+finite whether or not they declare bounds. These declarations are the single
+source of argument checks: the sender refuses to encode a value outside them
+(:class:`PacketError`), the node refuses a command that carries one
+(:meth:`PacketDef.problems`), and the command line checks its options against
+them (:meth:`PacketDef.field_problem`).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -27,9 +42,46 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10 (Jetson's Ubuntu 2
 TIMESTAMP_LEN = 7  # CDS short
 MAX_TEXT_BYTES = 1000  # event text; a sensor path list can be long, a frame stays < 1.1 kB
 
+_INT_CODES = {"B": 8, "H": 16, "I": 32, "Q": 64}
+_FLOAT_CODES = {"f", "d"}
+
 
 class PacketError(ValueError):
-    """A frame that is not a valid packet of ours (bad CRC, unknown kind, short data)."""
+    """A frame that is not a valid packet of ours (bad CRC, unknown kind, short data),
+    or values that cannot be sent as one (unknown, missing or out-of-range field)."""
+
+
+@dataclass(frozen=True)
+class FieldRange:
+    """What one field may hold: finite, within bounds, one of an enum's values."""
+
+    minimum: float | None = None
+    maximum: float | None = None
+    enum: str | None = None
+    allowed: tuple[int, ...] = ()  # the enum's values
+    finite: bool = False
+
+    def problem(self, value: Any, shown: Any = None) -> str | None:
+        """Why ``value`` is not allowed, or None (``shown``: the value as the user gave
+        it, for the message). NaN fails every comparison, so the checks reject it."""
+        shown = value if shown is None else shown
+        if self.finite and not math.isfinite(value):
+            return f"{shown} is not finite"
+        if self.minimum is not None and not value >= self.minimum:
+            return f"{shown} is below {self.minimum:g}"
+        if self.maximum is not None and not value <= self.maximum:
+            return f"{shown} is above {self.maximum:g}"
+        if self.enum is not None and value not in self.allowed:
+            return f"{shown} is not a {self.enum} value ({', '.join(map(str, self.allowed))})"
+        return None
+
+
+def _camel(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("_"))
+
+
+def _python_type(code: str) -> type:
+    return str if code == "text" else float if code in _FLOAT_CODES else int
 
 
 @dataclass(frozen=True)
@@ -43,11 +95,18 @@ class PacketDef:
     discriminator: int | None  # function id (service 8) or structure id (service 3)
     fields: tuple[tuple[str, str], ...]
     description: str = ""
+    ranges: Mapping[str, FieldRange] = field(default_factory=dict, compare=False)
     _fixed: struct.Struct = field(init=False, repr=False, compare=False)
+    payload_type: type = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         codes = "".join(code for _, code in self.fields if code != "text")
         object.__setattr__(self, "_fixed", struct.Struct(">" + codes))
+        cls = dataclasses.make_dataclass(
+            _camel(self.name), [(n, _python_type(c)) for n, c in self.fields],
+            frozen=True, slots=True, namespace={"__doc__": self.description or self.name})
+        cls.__module__ = __name__
+        object.__setattr__(self, "payload_type", cls)
 
     @property
     def payload_len(self) -> int:
@@ -58,14 +117,70 @@ class PacketDef:
     def field_names(self) -> list[str]:
         return [name for name, _ in self.fields]
 
-    def encode(self, values: dict[str, Any]) -> bytes:
-        """Application data for ``values`` (every field required)."""
+    @property
+    def has_text(self) -> bool:
+        return any(code == "text" for _, code in self.fields)
+
+    def field_problem(self, name: str, value: Any) -> str | None:
+        """Why ``value`` cannot travel in field ``name`` (as it would be encoded), or None."""
+        code = dict(self.fields)[name]
+        shown = value
+        if code == "text":
+            return None if isinstance(value, str) else f"{name}: {value!r} is not text"
+        if code in _FLOAT_CODES:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) and \
+                    not hasattr(value, "__float__"):
+                return f"{name}: {value!r} is not a number"
+            value = float(value)
+            if code == "f" and math.isfinite(value):
+                try:  # the value the receiver will see, after rounding to float32
+                    value = struct.unpack(">f", struct.pack(">f", value))[0]
+                except OverflowError:
+                    return f"{name}: {value} is beyond the float32 range"
+        else:
+            if isinstance(value, bool) or not hasattr(value, "__index__"):
+                return f"{name}: {value!r} is not an integer"
+            value = int(value)
+            if not 0 <= value < 1 << _INT_CODES[code]:
+                return f"{name}: {value} does not fit {_INT_CODES[code]} unsigned bits"
+        rng = self.ranges.get(name)
+        why = rng.problem(value, shown) if rng is not None else None
+        return None if why is None else f"{name}: {why}"
+
+    def problems(self, values: Mapping[str, Any]) -> list[str]:
+        """Every declared range ``values`` break (the node's argument check)."""
+        out = [self.field_problem(n, values[n]) for n in self.field_names if n in values]
+        return [p for p in out if p is not None]
+
+    def as_values(self, values: Mapping[str, Any] | Any | None) -> dict[str, Any]:
+        """A dict of exactly this packet's fields from a dict or a payload object;
+        :class:`PacketError` on an unknown or a missing field."""
+        if values is None:
+            values = {}
+        elif dataclasses.is_dataclass(values) and not isinstance(values, type):
+            if type(values) is not self.payload_type:
+                raise PacketError(f"{self.name}: payload is a {type(values).__name__}, "
+                                  f"not a {self.payload_type.__name__}")
+            values = {f.name: getattr(values, f.name) for f in dataclasses.fields(values)}
+        unknown = sorted(set(values) - set(self.field_names))
+        if unknown:
+            raise PacketError(f"{self.name}: unknown field {unknown[0]!r}")
+        missing = [n for n in self.field_names if n not in values]
+        if missing:
+            raise PacketError(f"{self.name}: missing field {missing[0]!r}")
+        return dict(values)
+
+    def encode(self, values: Mapping[str, Any] | Any | None, *, check: bool = True) -> bytes:
+        """Application data for ``values`` (every field required, none unknown; with
+        ``check``, every declared range enforced)."""
+        values = self.as_values(values)
+        if check:
+            bad = self.problems(values)
+            if bad:
+                raise PacketError(f"{self.name}: {bad[0]}")
         try:
-            fixed = [values[n] for n, c in self.fields if c != "text"]
-            out = self._fixed.pack(*fixed)
-        except KeyError as exc:
-            raise PacketError(f"{self.name}: missing field {exc.args[0]!r}") from None
-        except struct.error as exc:
+            out = self._fixed.pack(*[values[n] for n, c in self.fields if c != "text"])
+        except (struct.error, OverflowError, TypeError) as exc:
             raise PacketError(f"{self.name}: {exc}") from None
         for n, c in self.fields:
             if c == "text":  # a trailing free-text field
@@ -86,11 +201,16 @@ class PacketDef:
                 values[n] = bytes(data[size:]).decode("utf-8", errors="replace")
         return values
 
+    def payload(self, values: Mapping[str, Any]) -> Any:
+        """The typed payload object for decoded ``values`` (not range-checked)."""
+        return self.payload_type(**values)
+
 
 @dataclass(frozen=True)
 class Packet:
-    """A decoded packet. For telecommands, ``data`` is the app data the fields came
-    from and ``trailer`` whatever follows them (the authentication trailer)."""
+    """A decoded packet. ``payload`` is the typed object of its fields (``values``
+    the same as a dict). ``data`` is the app data the fields came from and
+    ``trailer`` whatever follows them (an authentication trailer or tag)."""
 
     name: str
     values: dict[str, Any]
@@ -103,6 +223,7 @@ class Packet:
     source_id: int = 0
     data: bytes = b""
     trailer: bytes = b""
+    payload: Any = None
 
     @property
     def request_id(self) -> int:
@@ -117,6 +238,24 @@ class FieldInfo:
     unit: str = ""
     description: str = ""
     enum: str | None = None  # a key of PacketSet.enums
+
+
+def _ranges(spec: list, enums: dict[str, dict[str, int]], direction: str
+            ) -> dict[str, FieldRange]:
+    out: dict[str, FieldRange] = {}
+    for f in spec:
+        name, code = str(f[0]), str(f[1])
+        decl = dict(f[2]) if len(f) > 2 else {}
+        unknown = set(decl) - {"min", "max", "enum"}
+        if unknown:
+            raise ValueError(f"field {name}: unknown range key {sorted(unknown)[0]!r}")
+        enum = decl.get("enum")
+        finite = code in _FLOAT_CODES and (direction == "tc" or "min" in decl or "max" in decl)
+        if decl or finite:
+            out[name] = FieldRange(minimum=decl.get("min"), maximum=decl.get("max"), enum=enum,
+                                   allowed=tuple(sorted(enums[enum].values())) if enum else (),
+                                   finite=finite)
+    return out
 
 
 class PacketSet:
@@ -137,6 +276,7 @@ class PacketSet:
                     discriminator=None if disc is None else int(disc),
                     fields=tuple((str(f[0]), str(f[1])) for f in d["fields"]),
                     description=d.get("description", ""),
+                    ranges=_ranges(d["fields"], self.enums, direction),
                 )
         self._meta: dict[str, dict[str, dict[str, Any]]] = dict(doc.get("meta", {}))
         self._by_key = {
@@ -155,35 +295,47 @@ class PacketSet:
                 return k
         return f"?{value}"
 
-    def build(self, name: str, values: dict[str, Any] | None = None, *, seq_count: int = 0,
-              apid: int | None = None, ack_flags: int = 0, source_id: int = 0,
-              signer=None) -> bytes:
+    def payload_type(self, name: str) -> type:
+        """The generated dataclass of packet ``name``'s fields."""
+        return self.defs[name].payload_type
+
+    def build(self, name: str, values: Mapping[str, Any] | Any | None = None, *,
+              seq_count: int = 0, apid: int | None = None, ack_flags: int = 0,
+              source_id: int = 0, signer=None, check: bool = True) -> bytes:
         """Pack one packet by name into raw Space Packet bytes (with CRC).
 
-        Telecommands: ``ack_flags`` asks for PUS-1 verification reports (bit 0
-        acceptance, bit 3 completion); a ``signer`` (:class:`node.auth.Signer`)
-        appends the authentication trailer and sets the source id.
+        ``values`` is a dict or the packet's payload object; an unknown or a missing
+        field, or (with ``check``) a value outside its declared range, raises
+        :class:`PacketError` here, at the sender. Telecommands: ``ack_flags`` asks
+        for PUS-1 verification reports (bit 0 acceptance, bit 3 completion). A
+        ``signer`` appends its ``trailer(apid, service, subtype, data)`` to the data:
+        a :class:`node.auth.Signer` on a telecommand (it also sets the source id), a
+        :class:`node.auth.ReportSigner` on a verification report.
         """
         p = self.defs[name]
-        data = p.encode(values or {})
+        data = p.encode(values, check=check)
         seq = seq_count % 16384
+        apid = self.apids["node"] if apid is None else apid
+        if signer is not None:
+            data += signer.trailer(apid, p.service, p.subtype, data)
         if p.direction == "tc":
-            apid = self.apids["node"] if apid is None else apid
             if signer is not None:
                 source_id = signer.source_id
-                data += signer.trailer(apid, p.service, p.subtype, data)
             pkt = PusTc(service=p.service, message_subtype=p.subtype, apid=apid,
                         app_data=data, seq_count=seq, ack_flags=ack_flags,
                         source_id=source_id)
         else:
-            apid = self.apids["node"] if apid is None else apid
             pkt = PusTm(service=p.service, message_subtype=p.subtype, apid=apid,
                         timestamp=CdsShortTimestamp.now().pack(), source_data=data,
                         seq_count=seq)
         return bytes(pkt.pack())
 
     def parse(self, raw: bytes) -> Packet:
-        """Decode raw bytes; :class:`PacketError` on anything that is not ours and intact."""
+        """Decode raw bytes; :class:`PacketError` on anything that is not ours and intact.
+
+        Values are decoded as sent, not range-checked: the receiver decides what to
+        do with a packet whose arguments break their declared ranges.
+        """
         try:
             header = SpacePacketHeader.unpack(raw)
             ack, source = 0, 0
@@ -205,9 +357,9 @@ class PacketSet:
         if p is None:
             raise PacketError(f"unknown {direction.upper()}[{service},{subtype}] id {disc}")
         values = p.decode(data)
-        cut = p.payload_len if direction == "tc" else len(data)
+        cut = len(data) if p.has_text else p.payload_len  # a text field runs to the end
         return Packet(p.name, values, header.seq_count, header.apid, bytes(raw), service,
-                      subtype, ack, source, data[:cut], data[cut:])
+                      subtype, ack, source, data[:cut], data[cut:], p.payload(values))
 
 
 def load_packets() -> PacketSet:
