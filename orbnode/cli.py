@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "orbnode.radiation_commands",
     "orbnode.campaign_commands",
     "orbnode.bench_commands",
+    "orbnode.boardemu_commands",
 )
 
 
