@@ -252,15 +252,15 @@ def run_board_emu(cfg: EmuConfig, log: Log = log_stderr) -> dict[str, Any]:
     emu = emulation_for(cfg.board)
     if cfg.bundle is not None:
         check_bundle(cfg.bundle, emu)  # a wrong bundle is refused before anything else
-    emulator = check_host(emu.root)
-    emulator = f"{emulator}, user mode, QEMU_CPU={emu.qemu_cpu}"
+    emulator = f"{check_host()}, user mode, QEMU_CPU={emu.qemu_cpu}"
     out = Path(cfg.out).absolute()
     out.mkdir(parents=True, exist_ok=True)
     bundle = Path(cfg.bundle).absolute() if cfg.bundle else \
         flash_bundle(cfg.board, out / f"bundle-{cfg.board}", log)
     manifest = check_bundle(bundle, emu)
-    stamp = RootCache(cfg.cache).ensure(emu, log)
-    board = EmulatedBoard(emu, RootCache(cfg.cache).path(emu.root), out / "board")
+    cache = RootCache(cfg.cache)
+    stamp = cache.ensure(emu, log)
+    board = EmulatedBoard(emu, cache.path(emu.root), out / "board")
     board.reset()
     (out / "install.log").unlink(missing_ok=True)
     log(f"emulated {cfg.board}: {emu.cpu_summary} ({emulator}), {emu.root.os}, "

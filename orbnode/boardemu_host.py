@@ -78,15 +78,14 @@ def _first_line(text: str) -> str:
     return lines[-1] if lines else "no output"
 
 
-def check_host(root: RootSpec) -> str:
-    """Everything the emulated board needs of this machine; returns the emulator's name.
-
-    One :class:`OrbnodeError` line for the first thing missing: not root, no private
-    namespaces, no emulator, the emulator not registered, no debootstrap or keyring.
-    """
+def require_root() -> None:
     if os.geteuid() != 0:
         raise OrbnodeError("board-emu needs root: it builds an arm64 root file system and "
                            "mounts it in a private namespace (run it with sudo)")
+
+
+def require_namespaces() -> None:
+    """Private mount, pid and net namespaces can be made (a container may forbid them)."""
     if shutil.which("unshare") is None:
         raise OrbnodeError("unshare not found (util-linux)")
     probe = subprocess.run([*UNSHARE, "true"], capture_output=True, text=True)
@@ -94,20 +93,37 @@ def check_host(root: RootSpec) -> str:
         raise OrbnodeError("cannot create private mount/pid/net namespaces "
                            f"({_first_line(probe.stderr)}); a container needs "
                            "CAP_SYS_ADMIN (docker run --privileged)")
+
+
+def require_emulator(binfmt: Path = BINFMT) -> str:
+    """The emulator, registered with binfmt_misc with the F flag; its version line."""
     emulator = shutil.which(EMULATOR)
     if emulator is None:
         raise OrbnodeError(f"no emulator: {EMULATOR} not found (Debian/Ubuntu: apt-get "
                            f"install qemu-user-static; {SETUP_HINT})")
     try:
-        binfmt = BINFMT.read_text()
+        entry = binfmt.read_text()
     except OSError:
-        binfmt = ""
-    if not binfmt.startswith("enabled") or "flags: " not in binfmt or \
-            "F" not in binfmt.split("flags: ", 1)[1].split("\n", 1)[0]:
+        entry = ""
+    flags = next((ln.split(":", 1)[1] for ln in entry.splitlines()
+                  if ln.startswith("flags:")), "")
+    if not entry.startswith("enabled") or "F" not in flags:
         raise OrbnodeError(f"qemu-aarch64 is not registered with binfmt_misc with the F "
-                           f"flag ({BINFMT} missing or disabled); {SETUP_HINT}")
+                           f"flag ({binfmt} missing or disabled); {SETUP_HINT}")
     version = subprocess.run([emulator, "--version"], capture_output=True, text=True)
-    return _first_line(version.stdout.splitlines()[0] if version.stdout else EMULATOR)
+    return (version.stdout.splitlines() or [EMULATOR])[0].strip()
+
+
+def check_host() -> str:
+    """Everything the emulated board needs of this machine; returns the emulator's name.
+
+    One :class:`OrbnodeError` line for the first thing missing: not root, no private
+    namespaces, no emulator or the emulator not registered. (debootstrap and the
+    archive keyring are checked when a root has to be built.)
+    """
+    require_root()
+    require_namespaces()
+    return require_emulator()
 
 
 def mounts_under(path: Path) -> list[str]:
