@@ -30,7 +30,7 @@ import shlex
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,7 @@ class EmuConfig:
     out: Path
     cache: Path
     bundle: Path | None = None  # fly this bundle instead of flashing one
+    mirror: str | None = None  # another archive mirror for building the root
     orbits: float = 0.1
     speedup: float = 30.0
     tick_wall_s: float = 1.0
@@ -75,8 +76,12 @@ def flash_bundle(board: str, out: Path, log: Log) -> Path:
     """
     from orbnode.flash import FlashOptions, build_bundle
 
-    build_bundle(FlashOptions(board=board, out=out, with_deps=True),
-                 log=lambda m: log(f"flash: {m}"))
+    try:
+        build_bundle(FlashOptions(board=board, out=out, with_deps=True),
+                     log=lambda m: log(f"flash: {m}"))
+    except OrbnodeError as exc:  # e.g. no onnxruntime wheel for the board's Python
+        raise OrbnodeError(f"cannot flash the {board} bundle for the emulated board: "
+                           f"{exc}") from None
     return out
 
 
@@ -250,16 +255,18 @@ def run_board_emu(cfg: EmuConfig, log: Log = log_stderr) -> dict[str, Any]:
     if cfg.orbits <= 0 or cfg.speedup <= 0 or cfg.tick_wall_s <= 0:
         raise OrbnodeError("--orbits, --speedup and --tick-s must be positive")
     emu = emulation_for(cfg.board)
+    if cfg.mirror:
+        emu = replace(emu, root=replace(emu.root, mirror=cfg.mirror))
     if cfg.bundle is not None:
         check_bundle(cfg.bundle, emu)  # a wrong bundle is refused before anything else
     emulator = f"{check_host()}, user mode, QEMU_CPU={emu.qemu_cpu}"
+    cache = RootCache(cfg.cache)
+    stamp = cache.ensure(emu, log)
     out = Path(cfg.out).absolute()
     out.mkdir(parents=True, exist_ok=True)
     bundle = Path(cfg.bundle).absolute() if cfg.bundle else \
         flash_bundle(cfg.board, out / f"bundle-{cfg.board}", log)
     manifest = check_bundle(bundle, emu)
-    cache = RootCache(cfg.cache)
-    stamp = cache.ensure(emu, log)
     board = EmulatedBoard(emu, cache.path(emu.root), out / "board")
     board.reset()
     (out / "install.log").unlink(missing_ok=True)

@@ -29,6 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="fly this flashed bundle instead of flashing one")
     p.add_argument("--cache", default="out/board-emu/roots",
                    help="where built arm64 roots are kept and reused")
+    p.add_argument("--mirror", default=None,
+                   help="archive mirror to build the root from (default per board: "
+                        "orbnode/data/board_roots.toml)")
     p.add_argument("--orbits", type=positive(), default=0.1)
     p.add_argument("--speedup", type=positive(), default=30.0,
                    help="environment seconds per wall second")
@@ -44,7 +47,8 @@ def cmd_board_emu(args: argparse.Namespace) -> int:
 
     out = Path(args.out or f"out/board-emu/{args.board}")
     cfg = EmuConfig(board=args.board, out=out, cache=Path(args.cache),
-                    bundle=Path(args.bundle) if args.bundle else None, orbits=args.orbits,
+                    bundle=Path(args.bundle) if args.bundle else None, mirror=args.mirror,
+                    orbits=args.orbits,
                     speedup=args.speedup, tick_wall_s=args.tick_s, radiation=args.radiation,
                     seed=args.seed)
     summary = run_board_emu(cfg)

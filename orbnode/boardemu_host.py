@@ -73,7 +73,7 @@ UNSHARE = ["unshare", "--mount", "--propagation", "private", "--pid", "--fork",
 
 
 # ----------------------------------------------------------------------------- checks
-def _first_line(text: str) -> str:
+def _last_line(text: str) -> str:
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     return lines[-1] if lines else "no output"
 
@@ -91,7 +91,7 @@ def require_namespaces() -> None:
     probe = subprocess.run([*UNSHARE, "true"], capture_output=True, text=True)
     if probe.returncode != 0:
         raise OrbnodeError("cannot create private mount/pid/net namespaces "
-                           f"({_first_line(probe.stderr)}); a container needs "
+                           f"({_last_line(probe.stderr)}); a container needs "
                            "CAP_SYS_ADMIN (docker run --privileged)")
 
 
@@ -186,7 +186,8 @@ class RootCache:
             return stamp
         if not Path(spec.keyring).is_file():
             raise OrbnodeError(f"cannot build the {spec.os} root: archive keyring "
-                               f"{spec.keyring} not found")
+                               f"{spec.keyring} not found (its distribution's keyring "
+                               f"package installs it)")
         if shutil.which("debootstrap") is None:
             raise OrbnodeError(f"cannot build the {spec.os} root: debootstrap not found "
                                f"(apt-get install debootstrap; {SETUP_HINT})")
@@ -208,7 +209,7 @@ class RootCache:
         if res.returncode != 0:
             remove_tree(partial)
             raise OrbnodeError(f"debootstrap of {spec.os} from {spec.mirror} failed: "
-                               f"{_first_line(log_path.read_text(errors='replace'))} "
+                               f"{_last_line(log_path.read_text(errors='replace'))} "
                                f"(log {log_path})")
         return self.finish(emu, partial, time.monotonic() - t0)
 
@@ -221,7 +222,7 @@ class RootCache:
                                            " platform.machine())"])
         if probe.returncode != 0:
             raise OrbnodeError(f"python3 does not run in the new {spec.os} root under the "
-                               f"emulator: {_first_line(probe.stdout + probe.stderr)}")
+                               f"emulator: {_last_line(probe.stdout + probe.stderr)}")
         python, machine = probe.stdout.split()
         if not python.startswith(spec.python_version + ".") or machine != "aarch64":
             raise OrbnodeError(f"the {spec.os} root runs Python {python} on {machine}; "

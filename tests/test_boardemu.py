@@ -158,6 +158,29 @@ def test_a_bundle_for_another_board_or_without_deps_is_refused(tmp_path, board, 
         check_bundle(_bundle(tmp_path, RPI4_WHEELS, board, deps), emulation_for("rpi4"))
 
 
+def test_a_board_python_without_wheels_fails_the_flash_in_one_line(monkeypatch, tmp_path):
+    import orbnode.flash
+    from orbnode.boardemu import flash_bundle
+
+    def no_wheel(opts, log=None):
+        raise OrbnodeError("pip download failed (it needs the package index): ERROR: No "
+                           "matching distribution found for onnxruntime>=1.18")
+
+    monkeypatch.setattr(orbnode.flash, "build_bundle", no_wheel)
+    with pytest.raises(OrbnodeError, match=r"cannot flash the rpi4 bundle .*onnxruntime"):
+        flash_bundle("rpi4", tmp_path / "b", log=lambda m: None)
+
+
+def test_a_root_without_its_archive_keyring_is_one_line(tmp_path):
+    from dataclasses import replace
+
+    emu = emulation_for("jetson-orin-nano")
+    emu = replace(emu, root=replace(emu.root, keyring=str(tmp_path / "none.gpg")))
+    with pytest.raises(OrbnodeError, match="archive keyring .*none.gpg not found"):
+        boardemu_host.RootCache(tmp_path / "cache").ensure(emu, log=lambda m: None)
+    assert not (tmp_path / "cache").exists()
+
+
 # ----------------------------------------------------------------------------- host
 def test_not_root_is_one_line(monkeypatch):
     monkeypatch.setattr(boardemu_host.os, "geteuid", lambda: 1000)

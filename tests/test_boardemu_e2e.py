@@ -117,3 +117,14 @@ def test_a_bundle_with_x86_64_wheels_is_refused(tmp_path):
     assert len(lines) == 1 and "x86_64" in lines[0] and "aarch64" in lines[0], res.stderr
     assert "Traceback" not in res.stderr and not out.exists()
     assert mounts_under(tmp_path) == []
+
+
+def test_a_root_that_cannot_be_built_fails_in_one_line_and_leaves_nothing(tmp_path):
+    cache, out = tmp_path / "cache", tmp_path / "run"
+    res = orbnode("board-emu", "--board", "rpi4", "--cache", str(cache), "--out", str(out),
+                  "--mirror", "http://127.0.0.1:9/debian", timeout=300)
+    assert res.returncode == 2
+    error = [ln for ln in res.stderr.splitlines() if "error" in ln]
+    assert len(error) == 1 and "debootstrap" in error[0] and "127.0.0.1:9" in error[0]
+    assert sorted(p.name for p in cache.iterdir()) == ["debian-bookworm-arm64.log"]
+    assert not out.exists() and mounts_under(tmp_path) == []
