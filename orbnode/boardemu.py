@@ -163,8 +163,11 @@ def _selftest(board: EmulatedBoard, port: str, tty: str, out: Path, cfg: EmuConf
 
 
 def _fly(board: EmulatedBoard, emu: BoardEmulation, manifest: dict, emulator: str,
-         out: Path, cfg: EmuConfig, log: Log) -> dict[str, Any]:
-    """The installed node on the board against the simulator on the host."""
+         out: Path, cfg: EmuConfig, log: Log, step_s: dict[str, float]) -> dict[str, Any]:
+    """The installed node on the board against the simulator on the host.
+
+    ``step_s``: wall seconds of the steps so far; the selftest and the flight are added.
+    """
     from firmware_stubs.envelope import Envelope
     from firmware_stubs.sim import NodeLost, SimConfig, Simulator, hk_timeout_for_baud
     from firmware_stubs.summary import summarise
@@ -193,7 +196,10 @@ def _fly(board: EmulatedBoard, emu: BoardEmulation, manifest: dict, emulator: st
     proc = None
     stopped_because = "completed"
     try:
+        t0 = time.monotonic()
         _selftest(board, port, pty.slave_path, out, cfg, log)
+        step_s["selftest"] = time.monotonic() - t0
+        t_flight = time.monotonic()
         argv = [*_unit_argv(board), "--key-file", KEY_ON_BOARD, "--power-source", "model",
                 "--seed", str(cfg.seed), "--radiation", "off" if cfg.radiation == "off"
                 else "on"]
@@ -222,6 +228,7 @@ def _fly(board: EmulatedBoard, emu: BoardEmulation, manifest: dict, emulator: st
             proc.wait(timeout=120)
         except subprocess.TimeoutExpired:
             pass
+        step_s["flight"] = time.monotonic() - t_flight
     finally:
         if proc is not None:
             stop(proc)
@@ -235,7 +242,8 @@ def _fly(board: EmulatedBoard, emu: BoardEmulation, manifest: dict, emulator: st
     summary = summarise(db, env.period_s)
     summary.update(board_emulated=True, emulator=emulator, qemu_cpu=emu.qemu_cpu,
                    emulated_cpu=emu.cpu_summary, emulated_os=emu.root.os,
-                   figures=FIGURES_NOTE)
+                   figures=FIGURES_NOTE,
+                   step_wall_s={k: round(v, 1) for k, v in step_s.items()})
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     if summary.get("ticks"):
         plot_timeline(db, out / "timeline.png",
@@ -260,22 +268,29 @@ def run_board_emu(cfg: EmuConfig, log: Log = log_stderr) -> dict[str, Any]:
     if cfg.bundle is not None:
         check_bundle(cfg.bundle, emu)  # a wrong bundle is refused before anything else
     emulator = f"{check_host()}, user mode, QEMU_CPU={emu.qemu_cpu}"
+    step_s: dict[str, float] = {}  # wall seconds per step, for the summary
+    t0 = time.monotonic()
     cache = RootCache(cfg.cache)
     stamp = cache.ensure(emu, log)
+    step_s["root"] = time.monotonic() - t0
     out = Path(cfg.out).absolute()
     out.mkdir(parents=True, exist_ok=True)
+    t0 = time.monotonic()
     bundle = Path(cfg.bundle).absolute() if cfg.bundle else \
         flash_bundle(cfg.board, out / f"bundle-{cfg.board}", log)
     manifest = check_bundle(bundle, emu)
+    step_s["flash"] = time.monotonic() - t0
     board = EmulatedBoard(emu, cache.path(emu.root), out / "board")
     board.reset()
     (out / "install.log").unlink(missing_ok=True)
     log(f"emulated {cfg.board}: {emu.cpu_summary} ({emulator}), {emu.root.os}, "
         f"Python {stamp['python']}")
+    t0 = time.monotonic()
     _install(board, bundle, out, cfg, log)
+    step_s["install"] = time.monotonic() - t0
     key = write_key(out / "tc.key")
     board.put_file(KEY_ON_BOARD, Path(key).read_bytes())
-    return _fly(board, emu, manifest, emulator, out, cfg, log)
+    return _fly(board, emu, manifest, emulator, out, cfg, log, step_s)
 
 
 def _last_line(path: Path) -> str:

@@ -10,7 +10,8 @@ from pathlib import Path
 from orbnode.options import positive
 
 SUMMARY_KEYS = ("ticks", "sim_seconds", "wall_seconds", "inferences",
-                "throughput_sunlit_per_s", "energy_j", "power_source", "stopped_because")
+                "throughput_sunlit_per_s", "energy_j", "power_source", "stopped_because",
+                "step_wall_s")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -61,6 +62,6 @@ def cmd_board_emu(args: argparse.Namespace) -> int:
         if summary.get(key) is not None:
             tag = "  [MODELLED power]" if key == "energy_j" else \
                 "  [emulated]" if key in ("wall_seconds", "inferences",
-                                          "throughput_sunlit_per_s") else ""
+                                          "throughput_sunlit_per_s", "step_wall_s") else ""
             print(f"  {key:26s} {summary[key]}{tag}")
     return 0 if summary.get("complete") else 1

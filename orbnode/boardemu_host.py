@@ -307,9 +307,10 @@ class EmulatedBoard:
             try:
                 return proc.wait(timeout=timeout_s)
             except subprocess.TimeoutExpired:
-                stop(proc)
                 raise OrbnodeError(f"{' '.join(argv[:2])} on the emulated board took over "
                                    f"{timeout_s:.0f} s (log {log_path})") from None
+            finally:  # also on Ctrl-C: the board's processes end with us
+                stop(proc)
 
 
 def stop(proc: subprocess.Popen, grace_s: float = 10.0) -> None:

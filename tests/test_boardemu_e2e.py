@@ -65,6 +65,7 @@ def test_the_installed_node_flies_with_every_tick_archived(flown):
     assert s["emulator"].startswith("qemu-aarch64") and "cortex-a72" in s["emulator"]
     assert s["emulated_cpu"].startswith("4x Cortex-A72")
     assert s["ticks"] >= 5 and s["inferences"] > 0 and s["frames_bad_host"] == 0
+    assert set(s["step_wall_s"]) == {"root", "flash", "install", "selftest", "flight"}
     with sqlite3.connect(out / "telemetry.sqlite") as db:
         ticks = [r[0] for r in db.execute("SELECT tick FROM hk ORDER BY id")]
         meta = dict(db.execute("SELECT key, value FROM meta"))
