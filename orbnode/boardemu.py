@@ -229,12 +229,17 @@ def _fly(board: EmulatedBoard, emu: BoardEmulation, manifest: dict, emulator: st
         except subprocess.TimeoutExpired:
             pass
         step_s["flight"] = time.monotonic() - t_flight
+    except BaseException:
+        db.close()
+        raise
     finally:
         if proc is not None:
             stop(proc)
             node_log.close()
         if link is not None:
             link.close()
+        else:
+            pty.master().close()
         pty.close()
     db.set_meta("complete", stopped_because == "completed")
     db.set_meta("stopped_because", stopped_because)
