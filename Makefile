@@ -6,7 +6,8 @@ STAMP  := $(VENV)/.installed
 OUT    ?= out/run
 BOARD  ?= rpi4
 
-.PHONY: install run test bench campaign flash lint clean model
+.PHONY: install run test bench campaign flash lint clean model board-emu board-emu-host \
+        test-board-emu
 
 install: $(STAMP)
 
@@ -40,6 +41,18 @@ campaign: install
 
 flash: install
 	$(VENV)/bin/orbnode flash --board $(BOARD) --out out/bundle-$(BOARD)
+
+# The board's bundle installed, self-tested and flown on an emulated board (root, Linux):
+# an arm64 root of the board's OS under QEMU user mode, cached in out/board-emu/roots.
+board-emu: install board-emu-host
+	$(VENV)/bin/orbnode board-emu --board $(BOARD) --out out/board-emu/$(BOARD)
+
+board-emu-host:
+	bash scripts/board-emu-host.sh
+
+test-board-emu: install board-emu-host
+	ORBNODE_BOARD_EMU=1 $(PY) -m pytest -q --benchmark-disable -p no:cacheprovider \
+		tests/test_boardemu_e2e.py
 
 model: install
 	$(PY) scripts/train_digits.py

@@ -32,6 +32,7 @@ COMMAND_MODULES = (
     "orbnode.report_commands",
     "orbnode.bench_commands",
     "orbnode.ground_commands",
+    "orbnode.boardemu_commands",
 )
 
 

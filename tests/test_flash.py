@@ -158,7 +158,8 @@ def test_unit_runs_the_node_for_the_board(bundle):
     assert "After=dev-ttyAMA0.device" in unit
     assert "WantedBy=multi-user.target" in unit
     # The node gets the bundle's key, restarts on failure and is watched by systemd.
-    assert exec_start.endswith("--key-file %d/tc.key")
+    assert exec_start.endswith("--key-file %d/tc.key --state-dir %S/orbnode")
+    assert "StateDirectory=orbnode" in unit and "StateDirectoryMode=0700" in unit
     assert "LoadCredential=tc.key:@PREFIX@/etc/tc.key" in unit
     for line in ("Type=notify", "Restart=on-failure", "WatchdogSec=30", "NotifyAccess=main"):
         assert line in unit.splitlines(), line

@@ -3,16 +3,17 @@
 P = P_idle + (P_load - P_idle) * u,  u = min(CPU seconds of this process over the
 interval / (interval * cores of the BOARD), 1) -- the share of the board's cores the
 node's work keeps busy, the same quantity the board profile's ``modelled_power_w``
-uses, so the envelope and the node agree. The process's own CPU time (psutil) is
-used rather than whole-machine load so that, in `orbnode run`, the simulator
-sharing the machine is not billed to the node. It is a model: reported as ``model``.
+uses, so the envelope and the node agree. The process's own CPU time (``times(2)``,
+all threads) is used rather than whole-machine load so that, in `orbnode run`, the
+simulator sharing the machine is not billed to the node. It is a model: reported as
+``model``. ``times(2)`` rather than ``/proc/self/stat`` (psutil): QEMU user-mode
+emulation (``orbnode board-emu``) answers the latter with zero CPU times.
 """
 
 from __future__ import annotations
 
+import os
 import time
-
-import psutil
 
 from node.power.base import PowerSource
 
@@ -22,12 +23,11 @@ class ProcessCpuMeter:
 
     def __init__(self, cores: int) -> None:
         self.cores = max(int(cores), 1)
-        self._proc = psutil.Process()
         self._cpu_last = self._cpu_s()
         self._t_last = time.monotonic()
 
     def _cpu_s(self) -> float:
-        t = self._proc.cpu_times()
+        t = os.times()
         return t.user + t.system
 
     def read(self, dt_s: float | None = None) -> float:
@@ -44,7 +44,7 @@ class ModelPowerSource(PowerSource):
     measured = False
 
     def __init__(self, board_name: str, idle_w: float, load_w: float, cores: int) -> None:
-        super().__init__(f"{board_name} profile x process CPU (psutil)")
+        super().__init__(f"{board_name} profile x process CPU time")
         self.idle_w = idle_w
         self.load_w = load_w
         self.cores = cores
