@@ -34,6 +34,9 @@ def hk_timeout_for_baud(baud: int) -> float:
     return 5.0 + 2000 * 10 / baud
 
 
+TICK_FINAL = 0xFFFFFFFF  # the tick a shutdown's final report answers
+
+
 class _Stopped(Exception):
     """stop() was called while waiting for the node."""
 
@@ -54,6 +57,9 @@ class Simulator:
         self.hello: dict[str, str] = {}
         self._enums = link.packets.enums
         self._stop = False
+        self._answers: dict[int, Packet] = {}  # housekeeping by the tick it answers
+        self._hellos = 0
+        self._pongs = 0
 
     def stop(self) -> None:
         self._stop = True
@@ -78,28 +84,40 @@ class Simulator:
         self.db.add_event(self._now(), t_s, pkt.values["event_id"], text)
         if pkt.values["event_id"] == 1:  # hello: key=value;key=value
             self.hello = dict(kv.split("=", 1) for kv in text.split(";") if "=" in kv)
+            self._hellos += 1
 
-    def wait_for(self, predicate: Callable[[Packet], bool], timeout_s: float) -> Packet | None:
-        """Handle packets until one satisfies ``predicate`` (returned) or time runs out."""
+    def _pump(self, timeout_s: float) -> None:
+        """One read from the link; every packet in it is handled, whatever else came along."""
+        for pkt in self.link.receive(timeout_s):
+            self._dispatch(pkt)
+
+    def _dispatch(self, pkt: Packet) -> None:
+        if pkt.name == "event":
+            self._on_event(pkt)
+        elif pkt.name == "hk_node":
+            self._answers.setdefault(pkt.values["tick"], pkt)
+        elif pkt.name == "pong":
+            self._pongs += 1
+
+    def wait_until(self, done: Callable[[], bool], timeout_s: float) -> bool:
+        """Handle packets until ``done()`` holds (True) or time runs out (False)."""
         deadline = time.monotonic() + timeout_s
-        while True:
+        while not done():
             left = deadline - time.monotonic()
             if left <= 0 or self._stop:  # a SIGTERM must not wait out a long tick
-                return None
-            for pkt in self.link.receive(min(left, 0.05)):
-                if pkt.name == "event":
-                    self._on_event(pkt)
-                if predicate(pkt):
-                    return pkt
+                return False
+            self._pump(min(left, 0.05))
+        return True
 
     def wait_hello(self, timeout_s: float) -> dict[str, str]:
         """Wait for the node's hello event, pinging once a second in case the node
         started first and its hello was lost (opening a port flushes its input)."""
         deadline = time.monotonic() + timeout_s
+        seen = self._hellos
         while time.monotonic() < deadline and not self._stop:
             self.link.send("ping")
-            if self.wait_for(lambda p: p.name == "event" and p.values["event_id"] == 1,
-                             min(1.0, max(deadline - time.monotonic(), 0.0))) is not None:
+            if self.wait_until(lambda: self._hellos > seen,
+                               min(1.0, max(deadline - time.monotonic(), 0.0))):
                 self._archive_hello()
                 return self.hello
         raise NodeLost(f"the node did not announce itself within {timeout_s:.0f} s")
@@ -112,15 +130,20 @@ class Simulator:
         self.db.set_meta("exposed_bits", int(h.get("exposed_bits", 0)))
         self.db.set_meta("labelled", h.get("labelled") == "1")
 
+    def _take_answer(self, tick: int) -> Packet:
+        """The report for ``tick``; older ones still queued are late duplicates."""
+        pkt = self._answers.pop(tick)
+        for stale in [k for k in self._answers if k < tick]:
+            del self._answers[stale]
+        return pkt
+
     def _hk(self, tick: int) -> Packet:
-        pkt = self.wait_for(lambda p: p.name == "hk_node" and p.values["tick"] == tick,
-                            self.config.hk_timeout_s)
-        if pkt is None and self._stop:
-            raise _Stopped
-        if pkt is None:
+        if not self.wait_until(lambda: tick in self._answers, self.config.hk_timeout_s):
+            if self._stop:
+                raise _Stopped
             raise NodeLost(f"no housekeeping from the node for tick {tick} "
                            f"within {self.config.hk_timeout_s:.0f} s")
-        return pkt
+        return self._take_answer(tick)
 
     def run(self) -> int:
         """Run to ``duration_s`` of simulated time; returns the number of ticks recorded."""
@@ -136,7 +159,7 @@ class Simulator:
             while cfg.duration_s - state.t_s > 1e-3 and not self._stop:
                 # Sleep to the next tick boundary, handling events meanwhile.
                 target = last_wall + cfg.tick_wall_s
-                self.wait_for(lambda p: False, max(target - time.monotonic(), 0.0))
+                self.wait_until(lambda: False, max(target - time.monotonic(), 0.0))
                 now = time.monotonic()
                 wall_dt = now - last_wall
                 last_wall = now
@@ -159,12 +182,12 @@ class Simulator:
     def shutdown(self, timeout_s: float = 5.0) -> None:
         """Ask the node to stop; its final report and events are still archived."""
         try:
-            self.link.send("shutdown", {"tick": 0xFFFFFFFF}, ack_flags=0)
-            final = self.wait_for(
-                lambda p: p.name == "hk_node" and p.values["tick"] == 0xFFFFFFFF, timeout_s)
+            self.link.send("shutdown", {"tick": TICK_FINAL}, ack_flags=0)
+            got = self.wait_until(lambda: TICK_FINAL in self._answers, timeout_s)
         except LinkClosed:
             return
-        if final is not None:
+        if got:
+            final = self._answers.pop(TICK_FINAL)
             # Upsets applied on the last tick show only in this final report.
             self.db.set_meta("final_counters", {k: final.values[k] for k in (
                 "upsets", "scrub_repairs", "scrub_detected", "tc_rejected", "frames_bad")})

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from node.auth import TRAILER_LEN
 from node.link.base import LinkClosed, Transport
 from node.link.framing import FrameDecoder, encode_frame
 from node.link.paced import PacedTransport
 from node.link.serial_transport import SerialTransport
-from node.packets import PACKETS, Packet, PacketError, PacketSet
+from node.packets import MAX_TEXT_BYTES, PACKETS, Packet, PacketError, PacketSet
 
 __all__ = ["Link", "LinkClosed", "LinkStats", "Transport", "open_transport"]
 
@@ -27,8 +28,23 @@ def open_transport(port: str, baud: int = 115200, *, paced: bool = True) -> Tran
 class LinkStats:
     packets_in: int = 0
     packets_out: int = 0
-    frames_bad: int = 0     # COBS/delimiter errors
+    frames_bad: int = 0     # runs between delimiters that are no frame (COBS, oversize)
+    frames_oversize: int = 0  # of which: longer than the largest packet could be
     packets_bad: int = 0    # intact frames whose packet failed CRC or is unknown
+
+
+def largest_packet_len(packets: PacketSet) -> int:
+    """Bytes of the longest packet ``packets`` defines: every text field full, and the
+    authentication trailer on telecommands. Frames are reassembled up to this size."""
+    longest = 0
+    for name, d in packets.defs.items():
+        values = {f: ("x" * MAX_TEXT_BYTES if code == "text" else 0) for f, code in d.fields}
+        try:
+            n = len(packets.build(name, values))
+        except Exception:  # a definition zeros cannot fill: keep a generous bound
+            n = 2048
+        longest = max(longest, n + (TRAILER_LEN if d.direction == "tc" else 0))
+    return longest
 
 
 class Link:
@@ -40,7 +56,7 @@ class Link:
         self.packets = packets
         self.apid = packets.apids[apid]
         self.signer = signer  # node.auth.Signer: authenticates every telecommand sent
-        self._decoder = FrameDecoder()
+        self._decoder = FrameDecoder(largest_packet_len(packets))
         self._seq = 0
         self.stats = LinkStats()
 
@@ -66,6 +82,7 @@ class Link:
             except PacketError:
                 self.stats.packets_bad += 1
         self.stats.frames_bad = self._decoder.frames_bad
+        self.stats.frames_oversize = self._decoder.frames_oversize
         return out
 
     def close(self) -> None:
