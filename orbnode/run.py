@@ -3,6 +3,11 @@
 The node runs in its own process (``orbnode node``) on the pty's slave end,
 opened through pyserial exactly as a board opens its UART; the simulator holds
 the master end. Same code, same bytes as a two-machine bench.
+
+The bus watchdog power-cycles a node whose housekeeping stops (hung, or dead):
+here that kills the node process and starts a fresh one, and the run goes on.
+Whatever ends the run, the node process is stopped, what was archived is kept
+and summarised, and the last line printed says why the run stopped.
 """
 
 from __future__ import annotations
@@ -18,10 +23,11 @@ from typing import Any
 
 from tqdm import tqdm
 
-from firmware_stubs.sim import NodeLost, SimConfig, Simulator, hk_timeout_for_baud
+from firmware_stubs.sim import NodeLost, SimConfig, Simulator, retry_s_for_baud
 from firmware_stubs.summary import summarise
 from firmware_stubs.telemetry_db import TelemetryDB
 from firmware_stubs.timeline import plot_timeline
+from firmware_stubs.watchdog import BusWatchdog
 from node.auth import SOURCE_SIM, Signer, load_key, write_key
 from node.errors import OrbnodeError
 from node.link import Link
@@ -51,6 +57,9 @@ class RunConfig:
     scrub_period_s: float = 600.0
     seed: int = 0
     progress: bool = True
+    watchdog_s: float = 10.0    # bus watchdog: power-cycle after this long without housekeeping
+    max_resets: int = 3
+    lost_after_s: float = 30.0  # without a watchdog (or once it gave up): the node is lost
 
 
 def fresh_db(db_path: Path) -> TelemetryDB:
@@ -82,12 +91,57 @@ def _node_command(cfg: RunConfig, port: str, board: str, model: str,
            "--board", board, "--model", model, "--power-source", cfg.power_source,
            "--scrub-period-s", str(cfg.scrub_period_s), "--seed", str(cfg.seed),
            "--radiation", "off" if cfg.radiation == "off" else "on", "--level", cfg.level,
-           "--key-file", str(key_file)]
+           "--key-file", str(key_file),
+           # The pty's master is this process: if it hangs up, the run is gone for good.
+           "--on-hangup", "exit"]
     if cfg.input:
         cmd += ["--input", cfg.input]
     if cfg.input_shape:
         cmd += ["--input-shape", cfg.input_shape]
     return cmd
+
+
+class NodeProcess:
+    """``orbnode node`` as a child process: started, power-cycled, and always stopped."""
+
+    def __init__(self, cmd: list[str], log_path: Path) -> None:
+        self.cmd = cmd
+        self.log = open(log_path, "w")  # noqa: SIM115 (lives as long as the node)
+        self.proc = self._start()
+
+    def _start(self) -> subprocess.Popen:
+        return subprocess.Popen(self.cmd, stdout=self.log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL)
+
+    def exit_description(self) -> str | None:
+        """None while the process lives; else how it ended."""
+        code = self.proc.poll()
+        if code is None:
+            return None
+        if code < 0:
+            return f"had died: killed by {signal.Signals(-code).name}"
+        return f"had exited with status {code}"
+
+    def power_cycle(self, reason: str) -> str:
+        died = self.exit_description()
+        self.kill()
+        self.log.write(f"--- bus watchdog power cycle: {reason}\n")
+        self.log.flush()
+        self.proc = self._start()
+        return f"node process {died}" if died else "node process alive but silent: killed"
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()  # SIGKILL also ends a stopped (SIGSTOP) process
+            self.proc.wait()
+
+    def stop(self, timeout_s: float) -> None:
+        """Wait for the node to finish (after a shutdown command), else kill it."""
+        try:
+            self.proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self.kill()
+        self.log.close()
 
 
 def run(cfg: RunConfig) -> dict[str, Any]:
@@ -127,9 +181,8 @@ def run(cfg: RunConfig) -> dict[str, Any]:
     # every telecommand on the link is authenticated, as on a bench.
     key_file = write_key(cfg.out / "tc.key")
     pty = PtyPair()
-    log = open(cfg.out / "node.log", "w")  # noqa: SIM115 (lives as long as the node)
-    proc = subprocess.Popen(_node_command(cfg, pty.slave_path, board.name, model, key_file),
-                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    node = NodeProcess(_node_command(cfg, pty.slave_path, board.name, model, key_file),
+                       cfg.out / "node.log")
     link = Link(PacedTransport(pty.master(), cfg.baud), apid="sim",
                 signer=Signer(load_key(key_file), SOURCE_SIM))
     duration_s = cfg.orbits * env.period_s
@@ -142,19 +195,23 @@ def run(cfg: RunConfig) -> dict[str, Any]:
                             f"SoC {row['soc'] * 100:5.1f}% {row['temp_c']:5.1f}°C "
                             f"{row['throughput_per_s']:7.0f} inf/s")
 
-    # Housekeeping must cross the line within the timeout even at a slow baud rate.
-    hk_timeout_s = hk_timeout_for_baud(cfg.baud)
+    def say(text: str) -> None:
+        tqdm.write(f"orbnode run: {text}", file=sys.stderr)
+
     sim = Simulator(link, env, db, SimConfig(duration_s, cfg.speedup, cfg.tick_wall_s,
-                                             hk_timeout_s=hk_timeout_s,
+                                             retry_s=retry_s_for_baud(cfg.baud),
+                                             lost_after_s=cfg.lost_after_s,
                                              upset_acceleration=cfg.upset_acceleration),
-                    on_tick=on_tick)
+                    on_tick=on_tick, say=say,
+                    watchdog=BusWatchdog(cfg.watchdog_s, node.power_cycle, cfg.max_resets)
+                    if cfg.watchdog_s > 0 else None)
     stopped_because = "completed"
+    asked_to_stop = False
     previous_term = signal.signal(signal.SIGTERM, lambda *_: sim.stop())
     try:
         try:
             sim.wait_hello(timeout_s=60.0)
         except NodeLost:
-            proc.poll()
             raise OrbnodeError(
                 "the node did not start: " + _last_line(cfg.out / "node.log")) from None
         t0 = time.monotonic()
@@ -166,22 +223,22 @@ def run(cfg: RunConfig) -> dict[str, Any]:
             stopped_because = "interrupted"
         except NodeLost as exc:
             stopped_because = f"node lost: {exc}"
+        except OrbnodeError as exc:  # e.g. the node could not be power-cycled
+            stopped_because = f"stopped: {exc}"
         db.set_meta("wall_seconds_loop", time.monotonic() - t0)
-        sim.shutdown()
+        if not stopped_because.startswith(("node lost", "stopped")):
+            sim.shutdown()
+            asked_to_stop = True
     finally:
         signal.signal(signal.SIGTERM, previous_term)
         bar.close()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        node.stop(10.0 if asked_to_stop else 0.0)  # never left running
         link.close()
         pty.close()
-        log.close()
     db.set_meta("complete", stopped_because == "completed")
     db.set_meta("stopped_because", stopped_because)
     db.set_meta("frames_bad_host", link.stats.frames_bad + link.stats.packets_bad)
+    db.set_meta("resets", sim.counters.resets)
     summary = summarise(db, env.period_s)
     (cfg.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     if summary.get("ticks"):
@@ -190,7 +247,7 @@ def run(cfg: RunConfig) -> dict[str, Any]:
                             f"{cfg.altitude_km:g} km β={cfg.beta_deg:g}°, "
                             f"radiation {cfg.radiation}")
     db.close()
-    if stopped_because.startswith("node lost"):
+    if stopped_because.startswith(("node lost", "stopped")):
         raise OrbnodeError(f"{stopped_because}; {_last_line(cfg.out / 'node.log')} "
                            f"(partial results kept in {cfg.out})")
     return summary

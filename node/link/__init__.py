@@ -13,14 +13,18 @@ from node.auth import TRAILER_LEN
 from node.link.base import LinkClosed, Transport
 from node.link.framing import FrameDecoder, encode_frame
 from node.link.paced import PacedTransport
+from node.link.reopen import ReopeningTransport
 from node.link.serial_transport import SerialTransport
 from node.packets import MAX_TEXT_BYTES, PACKETS, Packet, PacketError, PacketSet
 
 __all__ = ["Link", "LinkClosed", "LinkStats", "Transport", "open_transport"]
 
 
-def open_transport(port: str, baud: int = 115200, *, paced: bool = True) -> Transport:
-    t: Transport = SerialTransport(port, baud)
+def open_transport(port: str, baud: int = 115200, *, paced: bool = True,
+                   reopen: bool = False) -> Transport:
+    """``reopen``: survive hang-ups by reopening ``port`` (:class:`ReopeningTransport`)."""
+    t: Transport = (ReopeningTransport(lambda: SerialTransport(port, baud)) if reopen
+                    else SerialTransport(port, baud))
     return PacedTransport(t, baud) if paced else t
 
 
@@ -60,15 +64,29 @@ class Link:
         self._seq = 0
         self.stats = LinkStats()
 
-    def send(self, name: str, values: dict | None = None, *, ack_flags: int = 0) -> bytes:
-        """Send one packet; returns its raw bytes (its first 4 are the PUS request id)."""
+    @property
+    def up(self) -> bool:
+        """False while the transport knows the line is down (cable pulled, port gone)."""
+        return self.transport.up
+
+    def build(self, name: str, values: dict | None = None, *, ack_flags: int = 0) -> bytes:
+        """One packet's raw bytes, numbered in this link's sequence, not yet sent."""
         is_tc = self.packets.defs[name].direction == "tc"
         raw = self.packets.build(name, values, seq_count=self._seq,
                                  apid=self.packets.apids["node"] if is_tc else self.apid,
                                  ack_flags=ack_flags, signer=self.signer if is_tc else None)
         self._seq += 1
+        return raw
+
+    def send_raw(self, raw: bytes) -> None:
+        """Frame and write a packet built earlier (LinkClosed if the line is down)."""
         self.transport.write(encode_frame(raw))
         self.stats.packets_out += 1
+
+    def send(self, name: str, values: dict | None = None, *, ack_flags: int = 0) -> bytes:
+        """Send one packet; returns its raw bytes (its first 4 are the PUS request id)."""
+        raw = self.build(name, values, ack_flags=ack_flags)
+        self.send_raw(raw)
         return raw
 
     def receive(self, timeout_s: float) -> list[Packet]:

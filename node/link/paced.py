@@ -29,6 +29,10 @@ class PacedTransport(Transport):
             time.sleep(start - now)
         self.inner.write(data)
 
+    @property
+    def up(self) -> bool:
+        return self.inner.up
+
     def read(self, timeout_s: float) -> bytes:
         return self.inner.read(timeout_s)
 
