@@ -8,7 +8,8 @@ merges several frames into one write or dribbles one out a few bytes at a time.
 It records every packet it passed intact and every frame it broke, so a test can
 check that the far end got exactly the intact ones and counted the broken ones.
 ``pull()`` closes both pty pairs (both ends see a hang-up and the paths vanish);
-``restore()`` makes new ones behind the same paths.
+``restore()`` makes new ones behind the same paths. ``muted`` cuts the line without
+a hang-up: the ports stay open and every byte is lost.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class Direction:
     """What one direction of the relay did."""
 
     faults: Faults
+    rng: random.Random  # fault draws: the k-th frame meets the same fate on every run
     intact: list[bytes] = field(default_factory=list)  # packets passed untouched
     drop_if: object = None  # callable(packet bytes) -> bool: drop this intact packet
     dropped_packets: list[bytes] = field(default_factory=list)
@@ -57,10 +59,11 @@ class Relay:
         """``node_faults``: on frames from the node to the host; ``host_faults``: back."""
         self.node_path = folder / "node.tty"
         self.host_path = folder / "host.tty"
-        self.to_host = Direction(node_faults)
-        self.to_node = Direction(host_faults)
-        self.rng = random.Random(seed)
+        self.to_host = Direction(node_faults, random.Random(seed))
+        self.to_node = Direction(host_faults, random.Random(seed + 1))
+        self.rng = random.Random(seed + 2)  # how writes are cut and merged: timing-bound
         self.faulty = True  # False: pass everything intact (to end a run cleanly)
+        self.muted = False  # True: a cable cut without a hang-up: every byte lost
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._pairs: tuple[PtyPair, PtyPair] | None = None
@@ -125,10 +128,14 @@ class Relay:
                     self._forward(d, data, out, idle=fd not in ready)
 
     def _forward(self, d: Direction, data: bytes, out_fd: int, idle: bool) -> None:
+        if self.muted:
+            d.buf.clear()
+            d.pending.clear()
+            return
         d.buf += data
         *frames, rest = bytes(d.buf).split(DELIMITER)
         d.buf[:] = rest
-        f, rng = d.faults, self.rng
+        f, rng = d.faults, d.rng
         for chunk in frames:
             if not chunk:
                 continue
@@ -140,7 +147,7 @@ class Relay:
                 d.pending += junk
                 d.junk_bursts += 1
             frame = bytearray(chunk)
-            r = rng.random()
+            r = rng.random() if faulty else 1.0
             if faulty and r < f.drop:
                 d.dropped += 1
                 continue
@@ -161,7 +168,7 @@ class Relay:
                 if packet is not None:
                     d.intact.append(packet)
             piece = DELIMITER + bytes(frame) + DELIMITER
-            if faulty and rng.random() < f.split:
+            if faulty and self.rng.random() < f.split:
                 self._write(out_fd, d.pending)
                 d.pending.clear()
                 for i in range(0, len(piece), 3):
@@ -169,7 +176,7 @@ class Relay:
                     time.sleep(0.0005)
                 continue
             d.pending += piece
-        if d.pending and (idle or not (self.faulty and rng.random() < d.faults.merge)):
+        if d.pending and (idle or not (self.faulty and self.rng.random() < f.merge)):
             self._write(out_fd, bytes(d.pending))
             d.pending.clear()
 

@@ -95,7 +95,7 @@ def node_events(packets: list[bytes]) -> list[str]:
 
 
 def test_an_orbit_through_noise_drops_splits_and_merges(tmp_path, make_loop):
-    faults = Faults(drop=0.03, flip=0.03, junk=0.06, merge=0.3, split=0.1)
+    faults = Faults(drop=0.04, flip=0.04, junk=0.06, merge=0.3, split=0.1)
     relay = Relay(tmp_path, node_faults=faults, host_faults=faults, seed=8)
     relay.faulty = False  # a clean start: the test counts from the node's hello on
     loop = make_loop(relay, 1.0)
@@ -170,7 +170,8 @@ def test_a_repeated_tick_is_answered_again_not_run_again(tmp_path, make_loop):
     assert loop.db.meta()["final_counters"]["tc_repeated"] == 1
 
 
-def test_cable_pulled_and_put_back(tmp_path, make_loop):
+@pytest.mark.parametrize("hang_up", [True, False], ids=["unplugged", "silent"])
+def test_cable_pulled_and_put_back(tmp_path, make_loop, hang_up):
     relay = Relay(tmp_path, node_faults=Faults(), host_faults=Faults())
     loop = make_loop(relay, 0.6, "--store-packets", "4", "--contact-lost-s", "2")
     loop.start()
@@ -181,10 +182,14 @@ def test_cable_pulled_and_put_back(tmp_path, make_loop):
     def pull_and_restore() -> None:
         for _ in range(10):
             recorded.acquire(timeout=60)
-        relay.pull()
-        time.sleep(6.0)  # both ends keep running with the cable out
+        if hang_up:
+            relay.pull()  # both ports hang up, both device paths vanish
+        relay.muted = not hang_up  # or the line goes quiet with the ports still open
+        time.sleep(7.0)  # both ends keep running with the cable out
         node_alive_while_out.append(loop.node.poll() is None)
-        relay.restore()
+        if hang_up:
+            relay.restore()
+        relay.muted = False
 
     puller = threading.Thread(target=pull_and_restore)
     puller.start()
@@ -201,12 +206,12 @@ def test_cable_pulled_and_put_back(tmp_path, make_loop):
     assert rows[-1]["t_s"] == pytest.approx(0.6 * loop.sim.env.period_s, abs=1e-3)
     # The node stored what it could not send (its own housekeeping, the contact event),
     # pushed the oldest out of a 4-packet store, and dumped the rest oldest first.
-    assert final["stored"] >= 6 and final["store_overflow"] == final["stored"] - 4
+    assert final["stored"] >= 5 and final["store_overflow"] == final["stored"] - 4
     assert 1 <= c.stored_hk == len(stored) <= 4
     assert [s["node_wall_s"] for s in stored] == sorted(s["node_wall_s"] for s in stored)
     # What overflowed shows as missing sequence counts; so does anything cut off in flight.
     assert c.gaps >= final["store_overflow"]
-    assert c.retries >= 1 and c.line_down >= 1
+    assert c.retries >= 1 and c.line_down >= int(hang_up)
     print(f"stored {final['stored']} overflow {final['store_overflow']} dumped hk "
           f"{c.stored_hk} gaps {c.gaps} retries {c.retries}")
     events = [e["text"] for e in loop.db.events()]
