@@ -222,7 +222,8 @@ def run(cfg: RunConfig) -> dict[str, Any]:
         except KeyboardInterrupt:
             stopped_because = "interrupted"
         except NodeLost as exc:
-            stopped_because = f"node lost: {exc}"
+            died = node.exit_description()  # say so when the node process is gone
+            stopped_because = f"node lost: {exc}" + (f" (node process {died})" if died else "")
         except OrbnodeError as exc:  # e.g. the node could not be power-cycled
             stopped_because = f"stopped: {exc}"
         db.set_meta("wall_seconds_loop", time.monotonic() - t0)
