@@ -51,6 +51,9 @@ def retry_s_for_baud(baud: int) -> float:
     return 1.0 + 2000 * 10 / baud
 
 
+hk_timeout_for_baud = retry_s_for_baud  # its former name, for callers written before
+
+
 TICK_FINAL = 0xFFFFFFFF   # the tick a shutdown's final report answers
 TICK_STORED = 0xFFFFFFFE  # housekeeping the node took itself while out of contact
 SEQ_MODULO = 16384        # CCSDS packet sequence count: 14 bits
@@ -334,11 +337,13 @@ class Simulator:
                 tick += 1
                 self._send_tick(tick, state, dt_s)
                 hk = self._hk(tick)
-                if self._stored_prev is not None:
+                stored = self._stored_prev
+                if stored is not None and stored["node_wall_s"] < hk["node_wall_s"]:
                     # Reports stored while out of contact hold the intervals before this
-                    # one: this row covers only the time since the newest of them.
-                    if self._stored_prev["node_wall_s"] > prev["node_wall_s"]:
-                        prev = self._stored_prev
+                    # one: this row covers only the time since the newest of them. (A
+                    # report taken before them -- a repeated tick's -- waits for the next.)
+                    if stored["node_wall_s"] > prev["node_wall_s"]:
+                        prev = stored
                     self._stored_prev = None
                 # A retried tick may have taken much longer than planned: the interval
                 # the node worked and the environment steps is the one it really spanned.

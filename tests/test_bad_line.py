@@ -204,6 +204,8 @@ def test_cable_pulled_and_put_back(tmp_path, make_loop, hang_up):
     c = loop.sim.counters
     assert [r["tick"] for r in rows] == list(range(1, ticks + 1))
     assert rows[-1]["t_s"] == pytest.approx(0.6 * loop.sim.env.period_s, abs=1e-3)
+    # Each row covers its own stretch of node time: none overlaps the stored reports.
+    assert all(r["node_wall_dt_s"] > 0 and r["inferences_delta"] >= 0 for r in rows)
     # The node stored what it could not send (its own housekeeping, the contact event),
     # pushed the oldest out of a 4-packet store, and dumped the rest oldest first.
     assert final["stored"] >= 5 and final["store_overflow"] == final["stored"] - 4
