@@ -18,6 +18,13 @@ Figures and what they mean:
   (``thermal_start``).
 * ``auth``: ``on`` when the node checked every telecommand, ``insecure`` when it
   ran without a key and obeyed anything on the line.
+* the line: ``frames_bad_node`` / ``frames_bad_host`` (frames and packets each end
+  refused), ``retries`` (ticks sent again), ``gaps`` (node packets missing from its
+  sequence count), ``resets`` (bus watchdog power cycles), ``tc_repeated`` (repeated
+  ticks the node answered without re-running), ``stored`` / ``store_overflow`` /
+  ``stored_hk`` (telemetry kept on board out of contact, pushed out unsent, and
+  stored housekeeping received). Outage intervals covered by stored housekeeping
+  count in ``inferences`` but not in the throughput and energy windows.
 """
 
 from __future__ import annotations
@@ -55,8 +62,11 @@ def summarise(db: TelemetryDB, period_s: float | None = None) -> dict[str, Any]:
     correct = rows[-1]["correct"]
     sources = sorted({r["power_source"] for r in rows})
     last = rows[-1]
-    final = {**{k: last[k] for k in ("upsets", "scrub_repairs", "scrub_detected", "tc_rejected",
-                                      "frames_bad")}, **meta.get("final_counters", {})}
+    final = {**{k: last.get(k) or 0 for k in (
+        "upsets", "scrub_repairs", "scrub_detected", "tc_rejected", "frames_bad", "tc_repeated",
+        "stored", "store_overflow")}, **meta.get("final_counters", {})}
+    host = meta.get("host_counters", {})
+    windowed_inferences = sum(r["inferences_delta"] for r in rows)
     summary = {
         "orbits": sim_s / period_s if period_s else None,
         "sim_seconds": sim_s,
@@ -72,7 +82,7 @@ def summarise(db: TelemetryDB, period_s: float | None = None) -> dict[str, Any]:
         "throughput_eclipse_per_s": ecl["inf"] / ecl["wall"] if ecl["wall"] else 0.0,
         "energy_j": energy_sim_j,
         "energy_wall_j": energy_wall_j,
-        "inferences_per_joule": inferences / energy_wall_j if energy_wall_j else 0.0,
+        "inferences_per_joule": windowed_inferences / energy_wall_j if energy_wall_j else 0.0,
         "mean_power_w": energy_wall_j / sum(r["node_wall_dt_s"] for r in rows),
         "power_source": meta.get("power_source") or ",".join(sources),
         "power_measured": bool(meta.get("power_measured", False)),
@@ -89,10 +99,19 @@ def summarise(db: TelemetryDB, period_s: float | None = None) -> dict[str, Any]:
         "tc_rejected": final["tc_rejected"],
         # What the node said of its telecommand check: "on", or "insecure" (no key).
         "auth": meta.get("auth", "unknown"),
+        "frames_bad_host": host.get("frames_bad_host", meta.get("frames_bad_host", 0)),
+        "retries": host.get("retries", 0),
+        "gaps": host.get("gaps", 0),
+        "resets": host.get("resets", 0),
+        "duplicates": host.get("duplicates", 0),
+        "tc_repeated": final["tc_repeated"],
+        "stored": final["stored"],
+        "store_overflow": final["store_overflow"],
+        "stored_hk": host.get("stored_hk", 0),
     }
     summary.update(_orbit_means(rows, period_s))
     for k in ("thermal_start", "board", "model", "radiation", "altitude_km", "beta_deg", "speedup",
-              "spacecraft", "complete", "frames_bad_host", "stopped_because", "level",
+              "spacecraft", "complete", "stopped_because", "level",
               "exposed_bits", "upset_acceleration"):
         if k in meta:
             summary[k] = meta[k]

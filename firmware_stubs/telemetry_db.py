@@ -50,6 +50,25 @@ HK_COLUMNS: dict[str, str] = {
     "upsets": "INTEGER",
     "scrub_repairs": "INTEGER",
     "scrub_detected": "INTEGER",
+    "tc_repeated": "INTEGER",    # ticks the node answered again without re-running them
+    "stored": "INTEGER",         # packets the node stored while out of contact
+    "store_overflow": "INTEGER",  # of which pushed out unsent by newer ones
+}
+
+
+# Housekeeping the node took itself while out of contact, dumped from its store.
+STORED_HK_COLUMNS: dict[str, str] = {
+    "wall_s": "REAL",            # host wall seconds when it arrived
+    "node_wall_s": "REAL",       # node seconds when it was taken
+    "mode": "INTEGER",
+    "inferences": "INTEGER",
+    "correct": "INTEGER",
+    "power_w": "REAL",
+    "power_source": "INTEGER",
+    "upsets": "INTEGER",
+    "frames_bad": "INTEGER",
+    "stored": "INTEGER",
+    "store_overflow": "INTEGER",
 }
 
 
@@ -84,6 +103,9 @@ class TelemetryDB:
         self.conn.execute(
             "CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY, wall_s REAL, t_s REAL,"
             " event_id INTEGER, text TEXT)")
+        scols = ", ".join(f"{k} {v}" for k, v in STORED_HK_COLUMNS.items())
+        self.conn.execute(f"CREATE TABLE IF NOT EXISTS hk_stored (id INTEGER PRIMARY KEY, "
+                          f"{scols})")
         self.conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
         self.conn.execute(
             "CREATE TABLE IF NOT EXISTS packets (id INTEGER PRIMARY KEY, unix_s REAL,"
@@ -95,6 +117,17 @@ class TelemetryDB:
     def add_hk(self, row: dict[str, Any]) -> None:
         with self._lock:
             self.conn.execute(self._insert, [row.get(k) for k in HK_COLUMNS])
+
+    def add_stored_hk(self, wall_s: float, values: dict[str, Any]) -> None:
+        row = {**values, "wall_s": wall_s}
+        self.conn.execute(f"INSERT INTO hk_stored ({', '.join(STORED_HK_COLUMNS)}) VALUES "
+                          f"({', '.join('?' * len(STORED_HK_COLUMNS))})",
+                          [row.get(k) for k in STORED_HK_COLUMNS])
+
+    def stored_hk_rows(self) -> list[dict[str, Any]]:
+        cur = self.conn.execute(f"SELECT {', '.join(STORED_HK_COLUMNS)} FROM hk_stored "
+                                "ORDER BY id")
+        return [dict(zip(STORED_HK_COLUMNS, r, strict=True)) for r in cur]
 
     def add_event(self, wall_s: float, t_s: float, event_id: int, text: str) -> None:
         with self._lock:

@@ -8,6 +8,14 @@ inference counters and the average power over the interval since its previous
 report, from a named power source. Lost contact (no tick for ``watchdog_s``)
 drops the node to SAFE, as a bus watchdog would.
 
+The line may fail. A repeated ``env_tick`` (the bus re-sends a tick whose report
+did not arrive) is answered with the same report again, without running the
+interval twice. Out of contact (the port hung up, or no telecommand for
+``contact_lost_s``) the node keeps working in its current policy and puts what it
+would have sent -- events, and housekeeping of its own every ``stored_hk_period_s``
+(tick ``TICK_STORED``) -- in a bounded on-board store (:mod:`node.store`), dumped
+oldest first when the next telecommand shows the bus is listening again.
+
 With a key (``verifier``), every telecommand must carry a valid HMAC and a fresh
 sequence number (:mod:`node.auth`), which is on disk before the command runs;
 without one the node runs insecure and says so in its hello. Every argument must
@@ -23,7 +31,9 @@ forces SAFE.
 from __future__ import annotations
 
 import os
+import sys
 import time
+from collections.abc import Callable
 
 from node.auth import ReportSigner
 from node.jobs import JobLoop
@@ -33,11 +43,13 @@ from node.power.base import PowerSource
 from node.power.model import ProcessCpuMeter
 from node.radiation_api import RadiationHooks
 from node.scheduler import Scheduler
+from node.store import TelemetryStore
 
 EVENT_HELLO = 1
 EVENT_MODE = 2
 EVENT_WATCHDOG = 3
 EVENT_JOB_ERROR = 4
+EVENT_CONTACT = 5
 EVENT_TC_REJECTED = 20  # a refused telecommand (security and argument checks)
 EVENT_UPSET = 10
 EVENT_SCRUB = 11
@@ -46,12 +58,17 @@ EVENT_SCRUB = 11
 # argument: each one is an event on the link, which would overrun it.
 MAX_UPSETS_PER_TICK = 10_000
 
+TICK_FINAL = 0xFFFFFFFF   # the report a shutdown asks for
+TICK_STORED = 0xFFFFFFFE  # housekeeping the node took on its own while out of contact
+
 
 class NodeService:
     def __init__(self, link: Link, jobs: JobLoop, board, power: PowerSource, *,
                  model_name: str = "", watchdog_s: float = 10.0,
                  radiation: RadiationHooks | None = None, verifier=None,
-                 heartbeat=None) -> None:
+                 heartbeat=None, contact_lost_s: float = 3.0, store_packets: int = 512,
+                 stored_hk_period_s: float = 1.0,
+                 say: Callable[[str], None] | None = None) -> None:
         self.link = link
         self.jobs = jobs
         self.board = board
@@ -71,10 +88,70 @@ class NodeService:
         self.cpu = ProcessCpuMeter(os.cpu_count() or 1)  # host share, whatever the power source
         self._enums = link.packets.enums
         self.heartbeat = heartbeat  # called each serve-loop turn (systemd watchdog), or None
+        self.contact_lost_s = contact_lost_s
+        self.stored_hk_period_s = stored_hk_period_s
+        self.store = TelemetryStore(store_packets)
+        self.in_contact = True
+        self._heard_bus = False  # no out-of-contact before the bus has spoken once
+        self._last_tc_wall = self.t0
+        self._lost_at = self.t0
+        self._last_stored_hk = self.t0
+        self.tc_repeated = 0
+        self._answered: tuple[int, dict] | None = None  # last tick and the report for it
+        self.say = say or (lambda text: print(f"node: {text}", file=sys.stderr, flush=True))
+
+    # -- telemetry out: live, or into the store -----------------------------------
+    def _tm(self, name: str, values=None, signer=None) -> None:
+        raw = self.link.build(name, values, signer=signer)
+        if self.in_contact:
+            try:
+                self.link.send_raw(raw)
+                return
+            except LinkClosed as exc:
+                self.store.put(raw)
+                self._lose_contact(f"line down ({exc})")
+                return
+        self.store.put(raw)
+
+    def _lose_contact(self, why: str) -> None:
+        if not self.in_contact:
+            return
+        self.in_contact = False
+        self._lost_at = self._last_stored_hk = time.monotonic()
+        self.say(f"contact lost: {why}; storing telemetry (up to "
+                 f"{self.store.capacity_packets} packets)")
+        self._event(EVENT_CONTACT, f"contact lost: {why}")
+
+    def _regain_contact(self) -> None:
+        """The bus spoke: send the store oldest first, then carry on live."""
+        self.in_contact = True
+        waiting = len(self.store)
+        try:
+            for raw in self.store.peek():
+                self.link.send_raw(raw)
+                self.store.sent()
+        except LinkClosed as exc:
+            self.in_contact = False
+            self.say(f"line down again while dumping the store ({exc})")
+            return
+        text = (f"contact regained after {time.monotonic() - self._lost_at:.1f} s: "
+                f"{waiting} stored packets sent, {self.store.overflow} overflowed so far")
+        self.say(text)
+        self._event(EVENT_CONTACT, text)
+
+    def _check_contact(self, now: float) -> None:
+        if self.in_contact and not self.link.up:
+            self._lose_contact("line down")
+        elif self.in_contact and self._heard_bus and \
+                now - self._last_tc_wall > self.contact_lost_s:
+            self._lose_contact(f"no telecommand for {now - self._last_tc_wall:.1f} s")
+        if not self.in_contact and now - self._last_stored_hk >= self.stored_hk_period_s:
+            self._last_stored_hk = now
+            self._housekeeping(TICK_STORED)
 
     # -- helpers ----------------------------------------------------------------
     def _event(self, event_id: int, text: str) -> None:
-        self.link.send("event", {"event_id": event_id, "text": text})
+        self._tm("event", {"event_id": event_id, "text": text})
 
     def _shed(self, shed: bool) -> None:
         """While the EPS has cut the node's supply, no work can be done: park the jobs."""
@@ -104,12 +181,12 @@ class NodeService:
         self._event(EVENT_MODE, f"mode {self.mode}->{mode}{why}")
         self.mode = mode
 
-    def _housekeeping(self, tick: int) -> None:
+    def _housekeeping(self, tick: int) -> dict:
         c = self.jobs.counters()
         power_w = self.power.read_power_w()
         spec = self.board.modes[self.mode]
         r = self.radiation
-        self.link.send("hk_node", {
+        values = {
             "tick": tick,
             "mode": self._enums["mode"][self.mode],
             "threads": self.jobs.engine.threads * self.jobs.workers,
@@ -125,7 +202,12 @@ class NodeService:
             "upsets": r.upsets,
             "scrub_repairs": r.scrub_repairs,
             "scrub_detected": r.scrub_detected,
-        })
+            "tc_repeated": self.tc_repeated,
+            "stored": self.store.stored,
+            "store_overflow": self.store.overflow,
+        }
+        self._tm("hk_node", values)
+        return values
 
     def _radiate(self, dt_s: float, rate_per_bit_day: float, mbu_share: float) -> None:
         r = self.radiation
@@ -158,11 +240,10 @@ class NodeService:
         # Signed under the node's key and bound to this command's trailer (node.auth).
         signer = ReportSigner(self.verifier.key, pkt.trailer) if self.verifier else None
         if failure is None:
-            self.link.send(subtype_ok, {"request_id": pkt.request_id}, signer=signer)
+            self._tm(subtype_ok, {"request_id": pkt.request_id}, signer=signer)
         else:
-            self.link.send(subtype_fail, {"request_id": pkt.request_id,
-                                          "code": self._enums["failure"][failure]},
-                           signer=signer)
+            self._tm(subtype_fail, {"request_id": pkt.request_id,
+                                    "code": self._enums["failure"][failure]}, signer=signer)
 
     def _refused(self, pkt: Packet, reason: str, detail: str) -> None:
         """Count and report a command that was refused or failed; nothing else changes."""
@@ -214,12 +295,18 @@ class NodeService:
         v = pkt.values
         if pkt.name == "env_tick":
             self.last_tick_wall = time.monotonic()
+            if self._answered is not None and self._answered[0] == v["tick"]:
+                # The bus did not get our report: send it again; the interval ran once.
+                self.tc_repeated += 1
+                self.say(f"tick {v['tick']} repeated by the bus: report sent again")
+                self._tm("hk_node", self._answered[1])
+                return None
             d = self.scheduler.update(illumination=v["illumination"], soc=v["soc"],
                                       soc_floor=v["soc_floor"], temp_c=v["temp_c"],
                                       load_shed=bool(v["load_shed"]))
             # Report the interval that just ended (its mode, power, counters) before
             # the new decision takes effect for the next one.
-            self._housekeeping(v["tick"])
+            self._answered = (v["tick"], self._housekeeping(v["tick"]))
             if self.override is not None and not v["load_shed"]:
                 self._apply_mode(self.override, ("operator",))
             else:
@@ -228,10 +315,11 @@ class NodeService:
             self._radiate(v["dt_s"], v["upset_rate_per_bit_day"] * v["upset_acceleration"],
                           v["multi_bit_share"])
         elif pkt.name == "shutdown":
+            self._answered = None
             self._housekeeping(v["tick"])
             self.running = False
         elif pkt.name == "ping":
-            self.link.send("pong")
+            self._tm("pong")
             self._hello()  # a bus that connected late learns who we are
         elif pkt.name == "set_mode":
             name = self.link.packets.enum_name("set_mode", v["mode"])  # range-checked
@@ -260,8 +348,14 @@ class NodeService:
                 if self.heartbeat is not None:
                     self.heartbeat()
                 for pkt in self.link.receive(0.05):
+                    if self.link.packets.defs[pkt.name].direction == "tc":
+                        self._heard_bus = True
+                        self._last_tc_wall = time.monotonic()
+                        if not self.in_contact:
+                            self._regain_contact()
                     self.handle(pkt)
                     watchdog_tripped = False
+                self._check_contact(time.monotonic())
                 if self.jobs.error is not None:
                     self._event(EVENT_JOB_ERROR, f"job loop failed: {self.jobs.error}")
                     raise RuntimeError(f"job loop failed: {self.jobs.error}")
@@ -270,7 +364,7 @@ class NodeService:
                     watchdog_tripped = True
                     self._apply_mode("SAFE", ("no env tick",))
                     self._event(EVENT_WATCHDOG, f"no env tick for {idle:.1f} s")
-        except LinkClosed:
-            pass
+        except LinkClosed:  # a transport that cannot reopen: the cable is gone for good
+            self.say("link closed; stopping")
         finally:
             self.jobs.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from firmware_stubs.profiles import RADIATION_ENVIRONMENTS
@@ -17,7 +18,9 @@ SUMMARY_LINES = (
     ("energy_j", "{:.0f} J"), ("inferences_per_joule", "{:.2f} /J"), ("power_source", "{}"),
     ("min_soc", "{:.3f}"), ("soc_floor", "{:.3f}"), ("max_temp_c", "{:.1f} °C"),
     ("upsets", "{}"), ("upset_acceleration", "{:g}"), ("scrub_detected", "{}"),
-    ("scrub_repairs", "{}"), ("tc_rejected", "{}"),
+    ("scrub_repairs", "{}"), ("tc_rejected", "{}"), ("frames_bad_node", "{}"),
+    ("frames_bad_host", "{}"), ("retries", "{}"), ("gaps", "{}"), ("resets", "{}"),
+    ("stored", "{}"), ("store_overflow", "{}"),
 )
 
 
@@ -41,6 +44,17 @@ def _add_env_args(p: argparse.ArgumentParser) -> None:
                         "and accept authenticated telecommands there (0: any free port)")
     p.add_argument("--ground-host", default="127.0.0.1",
                    help="address the ground port binds to (default: loopback only)")
+    p.add_argument("--lost-after-s", type=positive(), default=30.0,
+                   help="wall seconds without housekeeping before the node is declared lost "
+                        "(ticks are re-sent meanwhile)")
+
+
+def _add_watchdog_args(p: argparse.ArgumentParser, default_s: float) -> None:
+    p.add_argument("--watchdog-s", type=non_negative(), default=default_s,
+                   help="bus watchdog: power-cycle the node after this many wall seconds "
+                        "without housekeeping (0: off)")
+    p.add_argument("--max-resets", type=non_negative(int), default=3,
+                   help="power cycles before the node is declared lost")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -63,6 +77,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "telemetry.sqlite, timeline.png")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--no-progress", action="store_true")
+    _add_watchdog_args(p, 10.0)
     p.set_defaults(func=cmd_run)
 
     s = sub.add_parser("sim", help="host side only: play the bus to a node on a serial port")
@@ -71,11 +86,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--key-file", default=None, help="telecommand key shared with the node")
     s.add_argument("--out", default="out/sim")
     s.add_argument("--json", action="store_true")
+    s.add_argument("--reset-command", default=None,
+                   help="bench power cycle for the bus watchdog, run through the shell "
+                        "(e.g. a USB relay or `uhubctl -a cycle -p 2`); without it, no watchdog")
+    _add_watchdog_args(s, 10.0)
     s.set_defaults(func=cmd_sim)
 
 
 def _print_summary(summary: dict, out: Path) -> None:
-    print(f"orbnode run: {summary.get('stopped_because', 'done')} — results in {out}")
     if summary.get("auth") != "on":
         print(f"  {'auth':26s} {str(summary.get('auth')).upper()}: the node obeyed "
               "unauthenticated telecommands")
@@ -88,6 +106,14 @@ def _print_summary(summary: dict, out: Path) -> None:
             print(f"  {key:26s} {fmt.format(v)}{tag}")
     modes = ", ".join(f"{k} {v:.0f} s" for k, v in summary.get("mode_seconds", {}).items())
     print(f"  {'mode_seconds':26s} {modes}")
+    print(_last_line(summary, out))
+
+
+def _last_line(summary: dict, out: Path) -> str:
+    """Why the run stopped, as the last thing it prints."""
+    why = summary.get("stopped_because", "completed")
+    kept = "results" if summary.get("complete") else "partial results"
+    return f"orbnode run: {why} — {kept} in {out}"
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -103,10 +129,13 @@ def cmd_run(args: argparse.Namespace) -> int:
                     model=args.model, input=args.input, input_shape=args.input_shape,
                     baud=args.baud, scrub_period_s=args.scrub_period_s, seed=args.seed,
                     progress=not args.no_progress, ground_port=args.ground_port,
-                    ground_host=args.ground_host, insecure=args.insecure)
+                    ground_host=args.ground_host, insecure=args.insecure,
+                    watchdog_s=args.watchdog_s, max_resets=args.max_resets,
+                    lost_after_s=args.lost_after_s)
     summary = run(cfg)
     if args.json:
         print(json.dumps(summary, indent=2))
+        print(_last_line(summary, cfg.out), file=sys.stderr)
     else:
         _print_summary(summary, cfg.out)
     return 0 if summary.get("complete") else 1
@@ -117,8 +146,9 @@ def cmd_sim(args: argparse.Namespace) -> int:
 
     from firmware_stubs.envelope import Envelope
     from firmware_stubs.ground.station import GroundStation
-    from firmware_stubs.sim import NodeLost, SimConfig, Simulator, hk_timeout_for_baud
+    from firmware_stubs.sim import NodeLost, SimConfig, Simulator, retry_s_for_baud
     from firmware_stubs.summary import summarise
+    from firmware_stubs.watchdog import BusWatchdog, command_power_cycle
     from node.boards import load_board
     from node.link import Link, open_transport
     from orbnode.console import LiveConsole
@@ -145,7 +175,12 @@ def cmd_sim(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     db = fresh_db(out / "telemetry.sqlite")  # a reused folder never mixes two runs
-    link = Link(open_transport(args.port, args.baud), apid="sim", signer=signer)
+    # The port is reopened after a hang-up (adapter unplugged): the bus keeps running.
+    link = Link(open_transport(args.port, args.baud, reopen=True), apid="sim", signer=signer)
+    watchdog = None
+    if args.reset_command and args.watchdog_s > 0:
+        watchdog = BusWatchdog(args.watchdog_s, command_power_cycle(args.reset_command),
+                               args.max_resets)
     stopped_because = "completed"
     ground = None
     console = LiveConsole()  # a status line on a terminal, nothing otherwise
@@ -154,13 +189,14 @@ def cmd_sim(args: argparse.Namespace) -> int:
                                announce="orbnode sim")
         console.link, console.ground = link, ground.server
         sim = Simulator(link, env, db, SimConfig(0.0, args.speedup, args.tick_s),
-                        on_tick=console.on_tick)
+                        watchdog=watchdog, on_tick=console.on_tick)
         console.status(f"orbnode sim: waiting for the node on {args.port}")
         hello = sim.wait_hello(timeout_s=60.0)
         if args.board == "auto":  # play the bus for the board the node says it is
             sim.env = envelope(hello.get("board", "x86-workstation"))
         sim.config = SimConfig(args.orbits * sim.env.period_s, args.speedup, args.tick_s,
-                               hk_timeout_s=hk_timeout_for_baud(args.baud))
+                               retry_s=retry_s_for_baud(args.baud),
+                               lost_after_s=args.lost_after_s)
         console.period_s = sim.env.period_s
         db.set_meta("period_s", sim.env.period_s)
         db.set_meta("eclipse_fraction_analytic", sim.env.eclipse_fraction)

@@ -21,6 +21,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--power-source", default="auto", help="auto, rapl, hwmon or model")
     p.add_argument("--watchdog-s", type=positive(), default=10.0,
                    help="wall seconds without an env tick before the node drops to SAFE")
+    p.add_argument("--contact-lost-s", type=positive(), default=3.0,
+                   help="wall seconds without a telecommand before the node stores its "
+                        "telemetry for the next contact instead of sending it")
+    p.add_argument("--on-hangup", choices=["reopen", "exit"], default="reopen",
+                   help="when the port hangs up: reopen it until it is back (a pulled "
+                        "cable), or exit (the port's other end is gone for good)")
+    p.add_argument("--store-packets", type=positive(int), default=512,
+                   help="on-board telemetry store size; the oldest are pushed out, counted")
     p.add_argument("--radiation", choices=["on", "off"], default="on",
                    help="apply the upsets the bus's radiation rate calls for to live weights")
     p.add_argument("--scrub-period-s", type=non_negative(), default=600.0,
@@ -93,12 +101,14 @@ def cmd_node(args: argparse.Namespace) -> int:
     hooks = RadiationHooks()
     if args.radiation == "on":
         hooks = _radiation_hooks(engine, args)
-    link = Link(open_transport(args.port, args.baud))
+    # A pulled cable does not end the node: it reopens the port until it is back.
+    link = Link(open_transport(args.port, args.baud, reopen=args.on_hangup == "reopen"))
     jobs = JobLoop(engine, inputs, labels)
     notifier = SystemdNotifier()  # under the flashed unit: READY=1, then watchdog pings
     service = NodeService(link, jobs, board, power, model_name=engine.model_path.name,
                           watchdog_s=args.watchdog_s, radiation=hooks, verifier=verifier,
-                          heartbeat=notifier.beat)
+                          heartbeat=notifier.beat, contact_lost_s=args.contact_lost_s,
+                          store_packets=args.store_packets)
     try:
         service.serve()
     finally:

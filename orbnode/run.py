@@ -3,6 +3,11 @@
 The node runs in its own process (``orbnode node``) on the pty's slave end,
 opened through pyserial exactly as a board opens its UART; the simulator holds
 the master end. Same code, same bytes as a two-machine bench.
+
+The bus watchdog power-cycles a node whose housekeeping stops (hung, or dead):
+here that kills the node process and starts a fresh one, and the run goes on.
+Whatever ends the run, the node process is stopped, what was archived is kept
+and summarised, and the last line printed says why the run stopped.
 """
 
 from __future__ import annotations
@@ -19,10 +24,11 @@ from typing import Any
 from tqdm import tqdm
 
 from firmware_stubs.ground.station import GroundStation
-from firmware_stubs.sim import NodeLost, SimConfig, Simulator, hk_timeout_for_baud
+from firmware_stubs.sim import NodeLost, SimConfig, Simulator, retry_s_for_baud
 from firmware_stubs.summary import summarise
 from firmware_stubs.telemetry_db import TelemetryDB
 from firmware_stubs.timeline import plot_timeline
+from firmware_stubs.watchdog import BusWatchdog
 from node.auth import SOURCE_SIM, STATE_SUFFIX, Signer, load_key, write_key
 from node.errors import OrbnodeError
 from node.link import Link
@@ -57,6 +63,9 @@ class RunConfig:
     ground_port: int | None = None  # serve telemetry to ground tools on this TCP port
     ground_host: str = "127.0.0.1"
     insecure: bool = False  # no key: the node obeys unauthenticated commands (flagged)
+    watchdog_s: float = 10.0    # bus watchdog: power-cycle after this long without housekeeping
+    max_resets: int = 3
+    lost_after_s: float = 30.0  # without a watchdog (or once it gave up): the node is lost
 
 
 def fresh_db(db_path: Path) -> TelemetryDB:
@@ -87,13 +96,58 @@ def _node_command(cfg: RunConfig, port: str, board: str, model: str,
     cmd = [sys.executable, "-m", "orbnode", "node", "--port", port, "--baud", str(cfg.baud),
            "--board", board, "--model", model, "--power-source", cfg.power_source,
            "--scrub-period-s", str(cfg.scrub_period_s), "--seed", str(cfg.seed),
-           "--radiation", "off" if cfg.radiation == "off" else "on", "--level", cfg.level]
+           "--radiation", "off" if cfg.radiation == "off" else "on", "--level", cfg.level,
+           # The pty's master is this process: if it hangs up, the run is gone for good.
+           "--on-hangup", "exit"]
     cmd += ["--insecure"] if key_file is None else ["--key-file", str(key_file)]
     if cfg.input:
         cmd += ["--input", cfg.input]
     if cfg.input_shape:
         cmd += ["--input-shape", cfg.input_shape]
     return cmd
+
+
+class NodeProcess:
+    """``orbnode node`` as a child process: started, power-cycled, and always stopped."""
+
+    def __init__(self, cmd: list[str], log_path: Path) -> None:
+        self.cmd = cmd
+        self.log = open(log_path, "w")  # noqa: SIM115 (lives as long as the node)
+        self.proc = self._start()
+
+    def _start(self) -> subprocess.Popen:
+        return subprocess.Popen(self.cmd, stdout=self.log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL)
+
+    def exit_description(self) -> str | None:
+        """None while the process lives; else how it ended."""
+        code = self.proc.poll()
+        if code is None:
+            return None
+        if code < 0:
+            return f"had died: killed by {signal.Signals(-code).name}"
+        return f"had exited with status {code}"
+
+    def power_cycle(self, reason: str) -> str:
+        died = self.exit_description()
+        self.kill()
+        self.log.write(f"--- bus watchdog power cycle: {reason}\n")
+        self.log.flush()
+        self.proc = self._start()
+        return f"node process {died}" if died else "node process alive but silent: killed"
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()  # SIGKILL also ends a stopped (SIGSTOP) process
+            self.proc.wait()
+
+    def stop(self, timeout_s: float) -> None:
+        """Wait for the node to finish (after a shutdown command), else kill it."""
+        try:
+            self.proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self.kill()
+        self.log.close()
 
 
 def run(cfg: RunConfig) -> dict[str, Any]:
@@ -150,9 +204,8 @@ def run(cfg: RunConfig) -> dict[str, Any]:
         link.close()
         pty.close()
         raise
-    log = open(cfg.out / "node.log", "w")  # noqa: SIM115 (lives as long as the node)
-    proc = subprocess.Popen(_node_command(cfg, pty.slave_path, board.name, model, key_file),
-                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    node = NodeProcess(_node_command(cfg, pty.slave_path, board.name, model, key_file),
+                       cfg.out / "node.log")
     duration_s = cfg.orbits * env.period_s
     bar = tqdm(total=round(duration_s), unit="sim s", disable=not cfg.progress,
                desc="orbnode run", dynamic_ncols=True, file=sys.stderr)
@@ -163,19 +216,23 @@ def run(cfg: RunConfig) -> dict[str, Any]:
                             f"SoC {row['soc'] * 100:5.1f}% {row['temp_c']:5.1f}°C "
                             f"{row['throughput_per_s']:7.0f} inf/s")
 
-    # Housekeeping must cross the line within the timeout even at a slow baud rate.
-    hk_timeout_s = hk_timeout_for_baud(cfg.baud)
+    def say(text: str) -> None:
+        tqdm.write(f"orbnode run: {text}", file=sys.stderr)
+
     sim = Simulator(link, env, db, SimConfig(duration_s, cfg.speedup, cfg.tick_wall_s,
-                                             hk_timeout_s=hk_timeout_s,
+                                             retry_s=retry_s_for_baud(cfg.baud),
+                                             lost_after_s=cfg.lost_after_s,
                                              upset_acceleration=cfg.upset_acceleration),
-                    on_tick=on_tick)
+                    on_tick=on_tick, say=say,
+                    watchdog=BusWatchdog(cfg.watchdog_s, node.power_cycle, cfg.max_resets)
+                    if cfg.watchdog_s > 0 else None)
     stopped_because = "completed"
+    asked_to_stop = False
     previous_term = signal.signal(signal.SIGTERM, lambda *_: sim.stop())
     try:
         try:
             sim.wait_hello(timeout_s=60.0)
         except NodeLost:
-            proc.poll()
             raise OrbnodeError(
                 "the node did not start: " + _last_line(cfg.out / "node.log")) from None
         t0 = time.monotonic()
@@ -186,24 +243,25 @@ def run(cfg: RunConfig) -> dict[str, Any]:
         except KeyboardInterrupt:
             stopped_because = "interrupted"
         except NodeLost as exc:
-            stopped_because = f"node lost: {exc}"
+            died = node.exit_description()  # say so when the node process is gone
+            stopped_because = f"node lost: {exc}" + (f" (node process {died})" if died else "")
+        except OrbnodeError as exc:  # e.g. the node could not be power-cycled
+            stopped_because = f"stopped: {exc}"
         db.set_meta("wall_seconds_loop", time.monotonic() - t0)
-        sim.shutdown()
+        if not stopped_because.startswith(("node lost", "stopped")):
+            sim.shutdown()
+            asked_to_stop = True
     finally:
         signal.signal(signal.SIGTERM, previous_term)
         bar.close()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        node.stop(10.0 if asked_to_stop else 0.0)  # never left running
         ground.close()
         link.close()
         pty.close()
-        log.close()
     db.set_meta("complete", stopped_because == "completed")
     db.set_meta("stopped_because", stopped_because)
     db.set_meta("frames_bad_host", link.stats.frames_bad + link.stats.packets_bad)
+    db.set_meta("resets", sim.counters.resets)
     summary = summarise(db, env.period_s)
     (cfg.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     if summary.get("ticks"):
@@ -212,7 +270,7 @@ def run(cfg: RunConfig) -> dict[str, Any]:
                             f"{cfg.altitude_km:g} km β={cfg.beta_deg:g}°, "
                             f"radiation {cfg.radiation}")
     db.close()
-    if stopped_because.startswith("node lost"):
+    if stopped_because.startswith(("node lost", "stopped")):
         raise OrbnodeError(f"{stopped_because}; {_last_line(cfg.out / 'node.log')} "
                            f"(partial results kept in {cfg.out})")
     return summary

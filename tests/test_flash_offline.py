@@ -264,7 +264,8 @@ def test_aarch64_unit_carries_the_owner_only_key(rpi4_bundle):
     manifest = json.loads((rpi4_bundle / "manifest.json").read_text())
     unit = (rpi4_bundle / "orbnode-node.service").read_text()
     exec_start = next(ln for ln in unit.splitlines() if ln.startswith("ExecStart="))
-    assert "--port /dev/ttyAMA0" in exec_start and exec_start.endswith("--key-file %d/tc.key --state-dir %S/orbnode")
+    assert "--port /dev/ttyAMA0" in exec_start
+    assert exec_start.endswith("--key-file %d/tc.key --state-dir %S/orbnode")
     assert f"LoadCredential=tc.key:{manifest['key']['installed_at']}" in unit
     key = rpi4_bundle / manifest["key"]["path"]
     assert key.stat().st_mode & 0o777 == 0o600 and len(key.read_text().strip()) == 64

@@ -65,10 +65,19 @@ def test_closed_cable_raises_link_closed(pair):
 
 def test_paced_transport_holds_the_baud_rate(pair):
     host, board, _ = pair
-    paced = PacedTransport(host.transport, baud=9600)
-    blob = b"\x01" * 480  # 480 bytes at 960 B/s: at least ~0.5 s of line time
+    paced = PacedTransport(host.transport, baud=9600, buffer_bytes=96)
+    blob = b"\x01" * 576  # 576 bytes at 960 B/s, 96 of them buffered: >= 0.5 s of line
     t0 = time.monotonic()
     for i in range(0, len(blob), 48):
         paced.write(blob[i:i + 48])
-    paced.write(b"\x01")
+    assert time.monotonic() - t0 >= 0.45
+
+
+def test_paced_transport_runs_ahead_by_one_buffer_only(pair):
+    host, _, _ = pair
+    paced = PacedTransport(host.transport, baud=9600, buffer_bytes=960)  # 1 s of line
+    t0 = time.monotonic()
+    paced.write(b"\x01" * 480)  # fits in the buffer: returns at once
+    assert paced._free_at - t0 >= 0.49  # ... but the line is busy for 0.5 s
+    paced.write(b"\x01" * 960)  # 0.5 s beyond the buffer: waits for it
     assert time.monotonic() - t0 >= 0.45

@@ -14,6 +14,11 @@ class Transport(ABC):
 
     name = "transport"
 
+    @property
+    def up(self) -> bool:
+        """False while the line is known to be down (a reopening transport between tries)."""
+        return True
+
     @abstractmethod
     def write(self, data: bytes) -> None: ...
 

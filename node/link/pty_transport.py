@@ -10,6 +10,7 @@ import errno
 import os
 import select
 import threading
+import time
 import tty
 
 from node.link.base import LinkClosed, Transport
@@ -43,14 +44,21 @@ class PtyMasterTransport(Transport):
         self._fd = fd
         os.set_blocking(fd, False)
 
+    write_timeout_s = 5.0  # a reader that has stopped (hung, SIGSTOP) must not block us
+
     def write(self, data: bytes) -> None:
         view = memoryview(data)
+        deadline = time.monotonic() + self.write_timeout_s
         while view:
             try:
                 n = os.write(self._fd, view)
                 view = view[n:]
             except BlockingIOError:
-                select.select([], [self._fd], [], 1.0)
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise LinkClosed(f"write stalled for {self.write_timeout_s:g} s: "
+                                     "the other end reads nothing") from None
+                select.select([], [self._fd], [], min(left, 1.0))
             except OSError as exc:
                 raise LinkClosed(str(exc)) from None
 
