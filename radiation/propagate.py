@@ -107,6 +107,10 @@ def _stack(arrays: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(arrays)
 
 
+def _label(node: onnx.NodeProto) -> str:
+    return node.name or f"{node.op_type} -> {node.output[0]}"
+
+
 def _value_info(name: str, arr: np.ndarray, batch: bool) -> onnx.ValueInfoProto:
     from radiation.activations import _elem_type
 
@@ -120,8 +124,12 @@ class NodeRuns:
     """One input's graph as per-node sessions on the live weights, checked and batched."""
 
     def __init__(self, engine, acts: ActivationInjector,  # noqa: ANN001
-                 golden: dict[str, np.ndarray], *, batch: bool = True) -> None:
+                 golden: dict[str, np.ndarray], *, batch: bool = True,
+                 sessions: dict | None = None) -> None:
         self.engine = engine
+        # Sessions depend on the graph only, so inputs share them (``sessions``); the
+        # bit-for-bit checks are made again for each input's clean activations.
+        self.sessions = {} if sessions is None else sessions
         self.info: GraphInfo = acts.info
         self.golden = golden
         self.batch = batch and engine.input_shape[0] == 1
@@ -181,11 +189,14 @@ class NodeRuns:
         sess = self._single.get(k)
         if sess is None:
             if not self.usable(k):
-                raise _Inexact(self.info.nodes[k].name or f"node {k}")
-            sess = self.engine.build_session(self._model(k, False))
+                raise _Inexact(_label(self.info.nodes[k]))
+            sess = self.sessions.get(("single", k))
+            if sess is None:
+                sess = self.sessions[("single", k)] = self.engine.build_session(
+                    self._model(k, False))
             got = sess.run(self.outs[k], {f: self.golden[f] for f in self.feeds[k]})
             if not all(_same(o, self.g8(y)) for o, y in zip(got, self.outs[k], strict=True)):
-                raise _Inexact(self.info.nodes[k].name or f"node {k}")
+                raise _Inexact(_label(self.info.nodes[k]))
             self._single[k] = sess
         return sess
 
@@ -194,12 +205,15 @@ class NodeRuns:
             sess = None
             vals = [self.golden[t] for t in self.feeds[k] + self.outs[k]]
             if self.batch and all(v.ndim >= 1 and v.shape[0] == 1 for v in vals):
-                try:
-                    sess = self.engine.build_session(self._model(k, True))
-                except Exception:  # noqa: BLE001 - a node that cannot take a batch
-                    sess = None
+                key = ("batched", k)
+                if key not in self.sessions:
+                    try:
+                        self.sessions[key] = self.engine.build_session(self._model(k, True))
+                    except Exception:  # noqa: BLE001 - a node that cannot take a batch
+                        self.sessions[key] = None
+                sess = self.sessions[key]
             if sess is None:
-                self.batch_fallbacks.add(self.info.nodes[k].name or f"node {k}")
+                self.batch_fallbacks.add(_label(self.info.nodes[k]))
             self._batched[k] = sess
         return self._batched[k]
 
@@ -258,7 +272,7 @@ class NodeRuns:
             for one, many in zip(singles, split, strict=True))
         if not ok:
             self._batched[k] = None
-            self.batch_fallbacks.add(self.info.nodes[k].name or f"node {k}")
+            self.batch_fallbacks.add(_label(self.info.nodes[k]))
             return None
         sizes.add(len(part))
         return singles
@@ -327,7 +341,8 @@ class FastPath:
     :meth:`verdicts`, the whole-graph / graph-tail loop.
     """
 
-    def __init__(self, trials, *, batch: bool = True, group: bool = True) -> None:  # noqa: ANN001
+    def __init__(self, trials, *, batch: bool = True, group: bool = True,  # noqa: ANN001
+                 sessions: dict | None = None) -> None:
         self.trials = trials
         engine = trials.engine
         self.engine = engine
@@ -337,9 +352,10 @@ class FastPath:
         acts = getattr(trials, "acts", None) or ActivationInjector(engine)
         golden = getattr(trials, "golden_acts", None) or acts.golden(trials.x)
         self.acts, self.golden_acts = acts, golden
-        self.runs = NodeRuns(engine, acts, golden, batch=batch)
+        self.runs = NodeRuns(engine, acts, golden, batch=batch, sessions=sessions)
         self.group = group
         self.fallback_tensors: set[str] = set()
+        self.group_fallbacks: set[str] = set()  # Conv weights whose grouped check failed
         # The captured outputs must be the golden outputs the trials judge against.
         self.ok = all(np.ascontiguousarray(golden[o]).tobytes() == r for o, r in
                       zip(engine.output_names, trials.golden.raw, strict=True))
@@ -556,12 +572,21 @@ class _GroupedConv:
         graph = helper.make_graph([g], "grouped", inputs, [onnx.ValueInfoProto(name=out)])
         model = helper.make_model(graph, opset_imports=list(fp.runs.info.model.opset_import))
         model.ir_version = fp.runs.info.model.ir_version
-        try:
-            sess = fp.engine.build_session(model)
-        except Exception:  # noqa: BLE001 - not groupable here: the node runs whole
+        key = ("grouped", tensor)
+        if key not in fp.runs.sessions:
+            try:
+                fp.runs.sessions[key] = fp.engine.build_session(model)
+            except Exception:  # noqa: BLE001 - not groupable here: the node runs whole
+                fp.runs.sessions[key] = None
+        sess = fp.runs.sessions[key]
+        if sess is None:
+            fp.group_fallbacks.add(tensor)
             return None
         self = cls(fp, tensor, k, sess, x, bias, out)
-        return self if self._check() else None
+        if self._check():
+            return self
+        fp.group_fallbacks.add(tensor)
+        return None
 
     def _run(self, rows: list[int], w_rows: np.ndarray | None = None) -> np.ndarray:
         pad = rows + [rows[0]] * (GROUP - len(rows))
