@@ -58,9 +58,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="spread faults over the first K samples of the input (default 1)")
     p.add_argument("--input-shape", default=None, help="for dynamic dims, e.g. 1,3,48,192")
     p.add_argument("--workers", type=int, default=1, metavar="W", help="worker processes")
-    p.add_argument("--threads", type=int, default=1, metavar="T",
-                   help="onnxruntime intra-op threads per worker (default 1; records are "
-                        "the same for any value)")
+    p.add_argument("--threads", type=int, default=None, metavar="T",
+                   help="intra-op threads per worker (default: the cores shared out over "
+                        "--workers, at least 1)")
+    p.add_argument("--shortcuts", action=argparse.BooleanOptionalAction, default=True,
+                   help="decide single-bit upsets node by node from the fault, stopping where "
+                        "the activations equal the clean ones again (exact; default on)")
+    p.add_argument("--batch", action=argparse.BooleanOptionalAction, default=True,
+                   help="batch faults through a node, and group Conv weight faults, where a "
+                        "start-up check shows it bit-exact (default on)")
     p.add_argument("--executor", default="local", help="local (default) or ray (if installed)")
     p.add_argument("--reuse", action=argparse.BooleanOptionalAction, default=True,
                    help="reuse clean activations: run only the graph after the fault "
@@ -107,6 +113,7 @@ def cmd_campaign(args: argparse.Namespace) -> int:
         input=args.input,
         input_shape=parse_shape(args.input_shape) if args.input_shape else None,
         margin=args.margin, confidence=args.confidence, workers=args.workers,
+        threads=args.threads, shortcuts=args.shortcuts, batch=args.batch,
         executor=args.executor, reuse=args.reuse, chunk=args.chunk, progress=progress,
         mitigations=(parse_mitigations(args.mitigations) if args.mitigations is not None
                      else None),

@@ -283,3 +283,38 @@ def mobilenet_like(seed: int = 0, *, width: int = 32, blocks: int = 6,
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     return model
+
+
+def cnn3(seed: int = 0, *, batch: int | str = 1) -> onnx.ModelProto:
+    """The 3-conv CNN of the PyTorchFI comparison (input [1,3,32,32], ~0.37 M weights).
+
+    Conv 3→64, 64→128, 128→256 (3×3, pad 1), each followed by Relu and a 2×2 max-pool,
+    then Flatten and one Gemm 4096→10 — the layer stack ``bench/bench_pytorchfi.py``
+    builds in torch with the same (He-scaled, seeded) weights.
+    """
+    rng = np.random.default_rng(seed)
+    f = np.float32
+    inits: dict[str, np.ndarray] = {}
+    mk = helper.make_node
+    nodes = []
+    prev, cin = "x", 3
+    for i, cout in enumerate((64, 128, 256), start=1):
+        inits[f"conv{i}.weight"] = (rng.standard_normal((cout, cin, 3, 3))
+                                    * np.sqrt(2.0 / (cin * 9))).astype(f)
+        inits[f"conv{i}.bias"] = (rng.standard_normal(cout) * 0.05).astype(f)
+        nodes += [mk("Conv", [prev, f"conv{i}.weight", f"conv{i}.bias"], [f"conv{i}"],
+                     pads=[1, 1, 1, 1]),
+                  mk("Relu", [f"conv{i}"], [f"relu{i}"]),
+                  mk("MaxPool", [f"relu{i}"], [f"pool{i}"], kernel_shape=[2, 2], strides=[2, 2])]
+        prev, cin = f"pool{i}", cout
+    inits["fc.weight"] = (rng.standard_normal((10, 4096)) * np.sqrt(1.0 / 4096)).astype(f)
+    inits["fc.bias"] = (rng.standard_normal(10) * 0.05).astype(f)
+    nodes += [mk("Flatten", [prev], ["flat"]),
+              mk("Gemm", ["flat", "fc.weight", "fc.bias"], ["logits"], transB=1)]
+    graph = helper.make_graph(
+        nodes, "cnn3", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, 3, 32, 32])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [batch, 10])],
+        [numpy_helper.from_array(a, n) for n, a in inits.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model

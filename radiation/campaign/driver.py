@@ -51,8 +51,11 @@ class Options:
     margin: float = 0.01
     confidence: float = 0.99
     workers: int = 1
+    threads: int | None = None  # intra-op threads per worker (None: cores // workers)
     executor: str = "local"
     reuse: bool = True
+    shortcuts: bool = True
+    batch: bool = True
     chunk: int = 256
     progress: bool = True
     mitigations: list[str] | None = None
@@ -100,10 +103,10 @@ def _validate(o: Options) -> None:
         raise OrbnodeError(f"--span must be at least 1, got {o.span}")
     if o.samples is not None and o.samples < 1:
         raise OrbnodeError(f"--samples must be at least 1, got {o.samples}")
-    if o.threads < 1:
-        raise OrbnodeError(f"--threads must be at least 1, got {o.threads}")
     if o.workers < 1:
         raise OrbnodeError(f"--workers must be at least 1, got {o.workers}")
+    if o.threads is not None and o.threads < 1:
+        raise OrbnodeError(f"--threads must be at least 1, got {o.threads}")
     if o.chunk < 1:
         raise OrbnodeError(f"--chunk must be at least 1, got {o.chunk}")
     if not 0 < o.margin < 1:
@@ -310,16 +313,41 @@ class WorkerTime:
     clean_s: float = 0.0
 
 
+def default_threads(workers: int) -> int:
+    """Intra-op threads per worker: the machine's idle cores shared out, at least one.
+
+    Idle cores are the cores less the one-minute load average: onnxruntime's thread
+    pools spin while they wait, so threads beyond the cores nobody else is using
+    make every run slower (measured: 2 threads on a loaded 2-core machine ran a
+    campaign 17x slower than 1).
+    """
+    import os
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = cores or 1
+    try:
+        idle = cores - os.getloadavg()[0]
+    except OSError:  # pragma: no cover - no load average on this platform
+        idle = cores
+    return max(1, min(cores, int(idle + 0.5)) // max(workers, 1))
+
+
 class Rates:
     """Per-worker fault and clean-inference timings, summed into campaign rates."""
 
     def __init__(self) -> None:
+        from radiation.propagate import ShortcutCounts
+
         self.w: dict[str, WorkerTime] = {}
         self.fallbacks: set[str] = set()
+        self.shortcuts = ShortcutCounts()
+        self.batch_fallbacks: set[str] = set()
 
     def add(self, r: ChunkResult, faults: int) -> None:
         acc = self.w.setdefault(r.worker, WorkerTime())
         self.fallbacks.update(r.reuse_fallbacks)
+        self.shortcuts.add(r.shortcuts)
+        self.batch_fallbacks.update(r.batch_fallbacks)
         acc.faults += faults
         acc.trial_s += r.trial_s
         acc.clean_n += r.clean_n
@@ -335,7 +363,14 @@ class Rates:
             "fault_rate_over_clean_rate": fr / cr if fr and cr else None,
             "workers_seen": len(self.w),
             "reuse_fallbacks": sorted(self.fallbacks),
+            "shortcuts": self.shortcuts.to_dict(),
+            "batch_fallbacks": sorted(self.batch_fallbacks),
         }
+
+
+def _stats(rates: Rates, ran: int, wall_s: float, threads: int, o: Options) -> dict:
+    return {**rates.stats(ran, wall_s), "threads": threads, "shortcuts_on": o.shortcuts,
+            "batch_on": o.batch}
 
 
 def execute(store: CampaignStore, engine, o: Options, cfg: dict) -> dict:  # noqa: ANN001
@@ -343,14 +378,16 @@ def execute(store: CampaignStore, engine, o: Options, cfg: dict) -> dict:  # noq
     from radiation.outcome import Tolerance
 
     reuse = o.reuse
+    threads = o.threads or default_threads(o.workers)
     session = store.begin_session(o.executor, o.workers, reuse)
     spec = WorkSpec(model=cfg["model"], level=cfg["level"],
                     input_shape=tuple(engine.input_shape), target=cfg["target"], reuse=reuse,
                     inputs=store.inputs(), live=dict(engine.live),
                     fingerprint=store.population["fingerprint"],
                     mitigations=tuple(store.mitigations),
-                    tolerance=Tolerance.parse(cfg.get("tolerance")), threads=o.threads)
-    engine.set_threads(o.threads)  # worker 0 runs on the campaign process's engine
+                    tolerance=Tolerance.parse(cfg.get("tolerance")),
+                    threads=threads, shortcuts=o.shortcuts, batch=o.batch)
+    engine.set_threads(threads)  # worker 0 runs on the campaign process's engine
     planned, done = store.planned(), store.done()
     remaining = planned - done
     rates, counts = Rates(), Counter()
@@ -378,12 +415,13 @@ def execute(store: CampaignStore, engine, o: Options, cfg: dict) -> dict:  # noq
                     if now - last > 0.2:
                         last = now
                         store.update_session(session, faults_run=ran, wall_s=now - t0,
-                                             stats=rates.stats(ran, now - t0))
+                                             stats=_stats(rates, ran, now - t0, threads, o))
                         if bar is not None:
                             bar.set_postfix({k: counts[k] for k in ("sdc", "due")})
     except BaseException as exc:  # interrupted, or a worker failed: the session stays open
         wall = time.perf_counter() - t0
-        store.update_session(session, faults_run=ran, wall_s=wall, stats=rates.stats(ran, wall))
+        store.update_session(session, faults_run=ran, wall_s=wall,
+                             stats=_stats(rates, ran, wall, threads, o))
         if bar is not None:
             bar.close()
         if isinstance(exc, KeyboardInterrupt):
@@ -391,7 +429,7 @@ def execute(store: CampaignStore, engine, o: Options, cfg: dict) -> dict:  # noq
                   "continue with --resume", file=sys.stderr)
         raise
     wall = time.perf_counter() - t0
-    stats = rates.stats(ran, wall)
+    stats = _stats(rates, ran, wall, threads, o)
     store.update_session(session, faults_run=ran, wall_s=wall, stats=stats, finished=True)
     if bar is not None:
         bar.close()

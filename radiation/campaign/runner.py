@@ -10,9 +10,18 @@ every mitigation take the exact general path. Each result is the
 :class:`~radiation.outcome.Verdict` that ``orbnode inject`` reports for the same fault
 (:mod:`radiation.inject`), so any record can be replayed and compared.
 
-Each chunk also times a few clean inferences on the same session and binding, right
-after its trials: the clean rate is measured side by side with the fault rate, under
-the same load, not minutes apart.
+With ``shortcuts`` (the default) unmitigated single-bit upsets go through
+:class:`~radiation.propagate.FastPath` instead: node by node from the fault, stopping
+where the activations equal the clean ones again, faults batched (and Conv weight
+faults grouped) where a start-up check shows the batched results equal single runs
+bit for bit. The same verdicts, decided sooner; each chunk reports how
+(:class:`~radiation.propagate.ShortcutCounts`).
+
+Each chunk also times clean inferences on the same session and binding (same thread
+count), right after its trials: the clean rate is measured side by side with the
+fault rate, under the same load, not minutes apart. Their number follows a time
+budget (about ``CLEAN_SHARE`` of the chunk's trial time, at least one), so a fast
+trial path is not slowed down by its own yardstick.
 """
 
 from __future__ import annotations
@@ -31,6 +40,7 @@ from radiation import bits
 from radiation.campaign.plan import PlannedFault
 from radiation.mitigations.protect import Kit, ProtectedTrials
 from radiation.outcome import Tolerance
+from radiation.propagate import FastPath, ShortcutCounts
 from radiation.trials import ActivationTrials, WeightTrials
 
 TARGETS = ("weights", "activations")
@@ -50,7 +60,9 @@ class WorkSpec:
     fingerprint: str
     mitigations: tuple[str, ...] = ("none",)
     tolerance: Tolerance | None = None
-    threads: int = 1  # onnxruntime intra-op threads per worker
+    threads: int = 1          # intra-op threads of each worker's sessions
+    shortcuts: bool = True    # early stop (radiation.propagate)
+    batch: bool = True        # batched / grouped evaluation where checked exact
 
 
 class FaultResult(NamedTuple):
@@ -76,6 +88,8 @@ class ChunkResult:
     clean_n: int
     clean_s: float
     reuse_fallbacks: list[str] = field(default_factory=list)
+    shortcuts: dict[str, int] = field(default_factory=dict)  # ShortcutCounts of this chunk
+    batch_fallbacks: list[str] = field(default_factory=list)  # nodes/weights run singly
 
 
 def population(engine, target: str, x0: np.ndarray) -> dict[str, np.ndarray]:  # noqa: ANN001
@@ -96,16 +110,18 @@ def sample(inputs: np.ndarray, batch: int, input_id: int) -> np.ndarray:
 
 
 class InputTrials(NamedTuple):
-    """The trials of one input, plain and under the mitigations."""
+    """The trials of one input, plain, through the shortcuts and under the mitigations."""
 
     trials: WeightTrials | ActivationTrials
     protected: ProtectedTrials
+    fast: FastPath | None
 
 
 class TrialRunner:
     """Runs chunks of faults on one engine (one per worker process)."""
 
     KEEP_INPUTS = 4  # trial objects kept (one per input, least recently used dropped)
+    CLEAN_SHARE = 0.05  # share of a chunk's trial time spent timing clean inferences
 
     def __init__(self, spec: WorkSpec, engine=None) -> None:  # noqa: ANN001
         from node.engine import Engine
@@ -117,6 +133,8 @@ class TrialRunner:
             engine = Engine(spec.model, threads=spec.threads, input_shape=spec.input_shape,
                             level=spec.level, verify_liveness=False)
             engine.live.update(spec.live)
+        elif engine.threads != spec.threads:
+            engine.set_threads(spec.threads)
         self.engine = engine
         self.batch = engine.input_shape[0]
         self.worker = f"{platform.node()}:{os.getpid()}"
@@ -125,6 +143,9 @@ class TrialRunner:
         others = [m for m in spec.mitigations if m != "none"]
         self.kit = Kit(engine, others, spec.inputs) if others else None
         self.fallbacks: set[str] = set()
+        self.batch_fallbacks: set[str] = set()
+        self._sessions: dict = {}  # per-node sessions, shared by every input's fast path
+        self._clean_s_per = None  # seconds per clean inference, from the last chunk
 
     def _get(self, input_id: int) -> InputTrials:
         got = self._trials.get(input_id)
@@ -144,7 +165,9 @@ class TrialRunner:
                 raise OrbnodeError("this worker's graph differs from the planned one "
                                    "(another onnxruntime or CPU at --level runtime?)")
             self._checked = True
-        got = InputTrials(tr, ProtectedTrials(self.kit, tr))
+        fast = (FastPath(tr, batch=self.spec.batch, group=self.spec.batch,
+                         sessions=self._sessions) if self.spec.shortcuts else None)
+        got = InputTrials(tr, ProtectedTrials(self.kit, tr), fast)
         self._trials[input_id] = got
         if len(self._trials) > self.KEEP_INPUTS:
             self._trials.popitem(last=False)
@@ -159,6 +182,7 @@ class TrialRunner:
         mitigations = self.spec.mitigations
         t0 = time.perf_counter()
         tr = None
+        counts = ShortcutCounts()
         k = 0
         while k < len(faults):
             input_id = faults[k].input_id
@@ -167,11 +191,19 @@ class TrialRunner:
                 end += 1
             group = faults[k:end]
             k = end
-            tr, protected = self._get(input_id)
+            tr, protected, fast = self._get(input_id)
             for m in mitigations:
                 if m == "none":
                     seu = [f for f in group if f.kind == "seu"]
-                    verdicts = tr.verdicts([(f.tensor, f.index, f.bit) for f in seu])
+                    sites = [(f.tensor, f.index, f.bit) for f in seu]
+                    if fast is not None:
+                        before = ShortcutCounts(**fast.counts.to_dict())
+                        verdicts = fast.verdicts(sites)
+                        counts.add({k2: v - getattr(before, k2)
+                                    for k2, v in fast.counts.to_dict().items()})
+                        self.batch_fallbacks |= fast.batch_fallbacks | fast.group_fallbacks
+                    else:
+                        verdicts = tr.verdicts(sites)
                     results.extend(FaultResult(f.id, m, *v)
                                    for f, v in zip(seu, verdicts, strict=True))
                     group_rest = [f for f in group if f.kind != "seu"]
@@ -184,10 +216,15 @@ class TrialRunner:
         t1 = time.perf_counter()
         clean_n = 0
         if tr is not None:
-            clean_n = max(4, len(faults) // 16)
+            per = self._clean_s_per
+            clean_n = 2 if per is None else max(1, min(len(faults), round(
+                self.CLEAN_SHARE * (t1 - t0) / max(per, 1e-9))))
             clean = tr.clean
             for _ in range(clean_n):
                 clean()
         t2 = time.perf_counter()
+        if clean_n:
+            self._clean_s_per = (t2 - t1) / clean_n
         return ChunkResult(results, self.worker, t1 - t0, clean_n, t2 - t1,
-                           sorted(self.fallbacks))
+                           sorted(self.fallbacks), counts.to_dict(),
+                           sorted(self.batch_fallbacks))

@@ -23,6 +23,12 @@ mitigation the outcome counts, SDC and DUE rates with intervals (weighted as the
 main rates), what the mitigation reported (``details``) and its measured cost. The
 top-level counts and rates are those of the first mitigation (normally ``none``).
 
+Shortcuts (``shortcuts``): how the source session's fast path decided its trials —
+masked at the faulted node, masked further down, a difference reaching an output, a
+failed run, or left to the whole-graph path — how many ran grouped or batched, the
+nodes (or Conv weights) where batching was checked unequal and single runs were used
+instead, and the intra-op threads per worker (:mod:`radiation.propagate`).
+
 Reuse (``reuse``): the cuts at which the graph tail did not reproduce the whole
 graph bit for bit, so whole-graph runs were used there (:mod:`radiation.trials`).
 """
@@ -151,11 +157,20 @@ def summarize(store: CampaignStore, *, confidence: float = 0.99, margin: float =
         "by_field": table("field"),
         "by_tensor_field": heat,
         "mitigations": mitigations,
+        "shortcuts": _shortcuts(src),
         "reuse": {"fallback_cuts": fallbacks,
                   "note": ("graph tail exact at every cut used" if not fallbacks else
                            f"graph tail not bit-exact at {len(fallbacks)} cut(s); whole-graph "
                            "runs used there")},
     }
+
+
+def _shortcuts(src: dict | None) -> dict | None:
+    if not src or "shortcuts" not in src:
+        return None
+    return {"enabled": src.get("shortcuts_on", True), "batching": src.get("batch_on", True),
+            "threads": src.get("threads"), "decided": src["shortcuts"],
+            "batch_fallbacks": src.get("batch_fallbacks", [])}
 
 
 def _pct(x: float | None) -> str:
@@ -193,6 +208,21 @@ def render(s: dict, *, width: int = 24) -> str:
             f"{s['worker_faults_per_s'] or 0:,.0f} faults/s vs "
             f"{s['clean_inferences_per_s'] or 0:,.0f} clean inferences/s side by side "
             f"(ratio {s['fault_rate_over_clean_rate'] or 0:.2f})")
+    sc = s.get("shortcuts")
+    if sc and sc["decided"].get("trials"):
+        d = sc["decided"]
+        lines.append(
+            f"  shortcuts ({sc['threads']} thread(s) per worker): of {d['trials']} trials "
+            f"{d['masked_at_fault']} masked at the faulted node, {d['masked_downstream']} "
+            f"further down, {d['reached_output']} reached an output, {d['failed']} failed "
+            f"runs; {d['grouped']} grouped, {d['batched']} node evaluations batched"
+            + (f"; {d['whole_graph']} left to the whole graph" if d["whole_graph"] else ""))
+        if sc["batch_fallbacks"]:
+            lines.append("  batching not bit-exact (single runs used) at: "
+                         + ", ".join(sc["batch_fallbacks"]))
+    elif sc and sc["threads"]:
+        lines.append(f"  shortcuts {'on' if sc['enabled'] else 'off'}, "
+                     f"{sc['threads']} thread(s) per worker")
     if s["reuse"]["fallback_cuts"]:
         lines.append(f"  reuse: {s['reuse']['note']}: " + ", ".join(s["reuse"]["fallback_cuts"]))
     if s.get("tolerance"):
