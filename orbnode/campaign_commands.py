@@ -117,7 +117,7 @@ def cmd_campaign(args: argparse.Namespace) -> int:
         executor=args.executor, reuse=args.reuse, chunk=args.chunk, progress=progress,
         mitigations=(parse_mitigations(args.mitigations) if args.mitigations is not None
                      else None),
-        tolerance=args.tolerance, report=args.report, threads=args.threads)
+        tolerance=args.tolerance, report=args.report)
     summary = run(opts)
     if args.json:
         print(json.dumps(summary, indent=2))
