@@ -38,7 +38,6 @@ PACKAGES = (
     ("spacepackets", "spacepackets"),
     ("onnx", "onnx"),
     ("cobs", "cobs"),
-    ("psutil", "psutil"),
 )
 
 

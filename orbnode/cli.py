@@ -75,7 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
 # Top-level modules of the host-only extra, by extra; read from the installed metadata
 # where there is one (tests/test_dependencies.py keeps this fallback equal to pyproject).
 HOST_ONLY_MODULES = {"sgp4": "host", "matplotlib": "host", "tqdm": "host", "scipy": "host",
-                     "ml_dtypes": "host", "numba": "host", "aep8": "host"}
+                     "ml_dtypes": "host", "numba": "host", "aep8": "host",
+                     "packaging": "host"}
 
 
 def missing_extra(module: str) -> str | None:

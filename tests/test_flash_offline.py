@@ -107,7 +107,7 @@ def test_bundle_holds_the_base_wheels_and_nothing_host_only(host_bundle):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["dependencies_included"] is True
     names = wheel_names(out)
-    assert {"orbnode", "numpy", "onnx", "onnxruntime", "psutil", "pyserial", "spacepackets",
+    assert {"orbnode", "numpy", "onnx", "onnxruntime", "pyserial", "spacepackets",
             "cobs"} <= names
     assert not names & set(HOST_ONLY), names
     assert "dependencies included" in res.stderr and "onnxruntime-" in res.stderr

@@ -14,6 +14,7 @@ import sys
 import xml.etree.ElementTree as ET
 from importlib import resources
 
+import numpy as np
 import pytest
 import space_packet_parser as spp
 from hypothesis import HealthCheck, given, settings
@@ -37,15 +38,23 @@ INTS = {"B": (0, 2**8 - 1), "H": (0, 2**16 - 1), "I": (0, 2**32 - 1), "Q": (0, 2
 
 
 def value_strategy(packets: PacketSet, name: str, field: str, code: str):
+    """Any value the definitions let the field carry (declared ranges respected)."""
     enum = packets.field_info(name, field).enum
     if enum:
         return st.sampled_from(sorted(packets.enums[enum].values()))
+    rng = packets.defs[name].ranges.get(field)
+    lo = rng.minimum if rng is not None else None
+    hi = rng.maximum if rng is not None else None
     if code in INTS:
-        return st.integers(*INTS[code])
-    if code == "f":
-        return st.floats(width=32, allow_nan=False, allow_infinity=False)
+        a, b = INTS[code]
+        return st.integers(a if lo is None else max(a, int(lo)), b if hi is None else min(b, int(hi)))
+    if code == "f":  # bounds rounded inwards to float32, as the sender checks them
+        f32 = np.float32
+        lo32 = None if lo is None else float(np.nextafter(f32(lo), f32(np.inf)))
+        hi32 = None if hi is None else float(np.nextafter(f32(hi), f32(-np.inf)))
+        return st.floats(lo32, hi32, width=32, allow_nan=False, allow_infinity=False)
     if code == "d":
-        return st.floats(allow_nan=False, allow_infinity=False)
+        return st.floats(lo, hi, allow_nan=False, allow_infinity=False)
     return st.text(max_size=60)
 
 

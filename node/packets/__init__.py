@@ -141,8 +141,11 @@ class PacketDef:
             if isinstance(value, bool) or not hasattr(value, "__index__"):
                 return f"{name}: {value!r} is not an integer"
             value = int(value)
-            if not 0 <= value < 1 << _INT_CODES[code]:
-                return f"{name}: {value} does not fit {_INT_CODES[code]} unsigned bits"
+            bits = _INT_CODES[code.upper()]
+            lo, hi = (-(1 << bits - 1), 1 << bits - 1) if code.islower() else (0, 1 << bits)
+            if not lo <= value < hi:
+                kind = "signed" if code.islower() else "unsigned"
+                return f"{name}: {value} does not fit {bits} {kind} bits"
         rng = self.ranges.get(name)
         why = rng.problem(value, shown) if rng is not None else None
         return None if why is None else f"{name}: {why}"
