@@ -47,7 +47,8 @@ def value_strategy(packets: PacketSet, name: str, field: str, code: str):
     hi = rng.maximum if rng is not None else None
     if code in INTS:
         a, b = INTS[code]
-        return st.integers(a if lo is None else max(a, int(lo)), b if hi is None else min(b, int(hi)))
+        return st.integers(a if lo is None else max(a, int(lo)),
+                           b if hi is None else min(b, int(hi)))
     if code == "f":  # bounds rounded inwards to float32, as the sender checks them
         f32 = np.float32
         lo32 = None if lo is None else float(np.nextafter(f32(lo), f32(np.inf)))
