@@ -213,6 +213,7 @@ def test_rebuild_with_custom_model_port_key_and_prebuilt_wheel(bundle, manifest,
     wheel = bundle / manifest["wheel"]
     given = tmp_path / "ground.key"
     given.write_text("ab" * 32 + "\n")
+    given.chmod(0o600)  # a key readable by others is refused (as ssh does)
     for _ in range(2):  # the second flash replaces the first bundle
         res = orbnode("flash", "--board", "jetson-orin-nano", "--out", out, "--model",
                       src / "tiny.onnx", "--wheel", wheel, "--port", "/dev/ttyTHS1",

@@ -45,15 +45,15 @@ class LinkStats:
 
 def largest_packet_len(packets: PacketSet) -> int:
     """Bytes of the longest packet ``packets`` defines: every text field full, and the
-    authentication trailer on telecommands. Frames are reassembled up to this size."""
+    authentication trailer on telecommands and on PUS-1 verification reports (service 1,
+    tagged by the node). Frames are reassembled up to this size."""
     longest = 0
     for name, d in packets.defs.items():
         values = {f: ("x" * MAX_TEXT_BYTES if code == "text" else 0) for f, code in d.fields}
-        try:
-            n = len(packets.build(name, values))
-        except Exception:  # a definition zeros cannot fill: keep a generous bound
-            n = 2048
-        longest = max(longest, n + (TRAILER_LEN if d.direction == "tc" else 0))
+        # Only the length matters here: zeros need not lie in the declared ranges.
+        n = len(packets.build(name, values, check=False))
+        signed = d.direction == "tc" or d.service == 1
+        longest = max(longest, n + (TRAILER_LEN if signed else 0))
     return longest
 
 
