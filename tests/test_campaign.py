@@ -7,6 +7,7 @@ import json
 import sqlite3
 
 import pytest
+from campaign_records import records
 
 from orbnode.cli import main
 from radiation.outcome import OUTCOMES
@@ -17,14 +18,6 @@ def campaign(capsys, db, *args) -> dict:
     return json.loads(capsys.readouterr().out)
 
 
-def records(db) -> list[tuple]:
-    con = sqlite3.connect(db)
-    try:
-        return con.execute("SELECT f.id, f.tensor, f.idx, f.bit, f.input_id, r.outcome, "
-                           "r.max_abs_diff, r.top1_changed, r.output_digest FROM faults f "
-                           "JOIN results r ON r.fault_id = f.id ORDER BY f.id").fetchall()
-    finally:
-        con.close()
 
 
 @pytest.mark.parametrize("target", ["weights", "activations"])

@@ -14,6 +14,7 @@ import numpy as np
 import onnx
 import psutil
 import pytest
+from campaign_records import records
 from onnx import numpy_helper
 
 from node.models import DEFAULT_MODEL
@@ -22,14 +23,6 @@ from orbnode.cli import main
 FAULTS = 30_000  # enough that a kill lands mid-way (about half a second of trials)
 
 
-def records(db) -> list[tuple]:
-    con = sqlite3.connect(db)
-    try:
-        return con.execute("SELECT f.id, f.tensor, f.idx, f.bit, r.outcome, r.max_abs_diff, "
-                           "r.top1_changed, r.output_digest FROM faults f JOIN results r "
-                           "ON r.fault_id = f.id ORDER BY f.id").fetchall()
-    finally:
-        con.close()
 
 
 def result_count(db) -> int:

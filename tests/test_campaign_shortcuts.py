@@ -13,11 +13,11 @@ from the whole graph) fall back and say so, with the records still identical.
 from __future__ import annotations
 
 import json
-import sqlite3
 
 import numpy as np
 import onnx
 import pytest
+from campaign_records import records
 from onnx import TensorProto, helper, numpy_helper
 
 from orbnode.cli import main
@@ -39,14 +39,6 @@ def campaign(capsys, db, model, *args) -> dict:
     return json.loads(capsys.readouterr().out)
 
 
-def records(db) -> list[tuple]:
-    con = sqlite3.connect(db)
-    try:
-        return con.execute("SELECT f.id, f.tensor, f.idx, f.bit, f.input_id, r.outcome, "
-                           "r.max_abs_diff, r.top1_changed, r.output_digest FROM faults f "
-                           "JOIN results r ON r.fault_id = f.id ORDER BY f.id").fetchall()
-    finally:
-        con.close()
 
 
 def replay_all(db, tmp_path, capsys) -> int:
