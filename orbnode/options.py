@@ -28,6 +28,24 @@ def non_negative(kind=float):
     return convert
 
 
+# --log-level choices: python logging's levels, by name.
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+# The termios custom-rate call takes a C int; the fastest UARTs run at tens of Mbaud.
+MAX_BAUD = 2**31 - 1
+
+
+def baud_rate(text: str) -> int:
+    """argparse type: a serial line rate in baud, 1 .. 2**31-1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number of baud: {text!r}") from None
+    if not 0 < value <= MAX_BAUD:
+        raise argparse.ArgumentTypeError(f"must be 1..{MAX_BAUD} baud, got {text!r}")
+    return value
+
+
 def packet_field(packet: str, name: str):
     """argparse type: a number the packet definition lets field ``name`` carry (the
     same declared range the node enforces, node/packets/definitions.toml)."""
