@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 from pathlib import Path
 
 from firmware_stubs.profiles import RADIATION_ENVIRONMENTS
@@ -184,14 +183,21 @@ def cmd_envelope(args: argparse.Namespace) -> int:
         shielding_mm_al=args.shielding_mm_al,
         solar=args.solar,
     )
-    summary, series = run_envelope(
-        config,
-        args.hours,
-        args.step_s,
-        args.mode,
-        args.node_power_w,
-        progress=sys.stderr.isatty(),
-    )
+    from orbnode.progress import Progress
+
+    bar: list[Progress] = []
+
+    def progress(done: int, total: int) -> None:
+        if not bar:
+            bar.append(Progress(total, "orbnode envelope", "step"))
+        bar[0].update(done - bar[0].done)
+
+    try:
+        summary, series = run_envelope(config, args.hours, args.step_s, args.mode,
+                                       args.node_power_w, progress=progress)
+    finally:
+        for b in bar:
+            b.close()
     if args.plot:
         plot_envelope(summary, series, args.plot)
         summary["plot"] = str(args.plot)

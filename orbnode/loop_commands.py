@@ -9,7 +9,7 @@ from pathlib import Path
 
 from firmware_stubs.profiles import RADIATION_ENVIRONMENTS
 from node.errors import OrbnodeError
-from orbnode.options import LOG_LEVELS, baud_rate, non_negative, packet_field, positive
+from orbnode.options import LOG_LEVELS, PORT_HELP, baud_rate, non_negative, packet_field, positive
 
 # What the printed summary shows, in order. Every derived line can be recomputed from
 # lines above it (firmware_stubs/summary.py gives the equations); ``_wall`` and ``_env``
@@ -18,9 +18,9 @@ SUMMARY_LINES = (
     ("orbits", "{:.2f}"), ("sim_seconds", "{:.0f} s"), ("wall_seconds", "{:.1f} s"),
     ("inferences", "{:d}"), ("inferences_sunlit", "{:d}"), ("inferences_eclipse", "{:d}"),
     ("inferences_windowed", "{:d}"), ("eclipse_fraction", "{:.3f}"),
-    ("node_wall_sunlit_s", "{:.3f} s"), ("node_wall_eclipse_s", "{:.3f} s"),
+    ("node_wall_sunlit_s", "{:.4f} s"), ("node_wall_eclipse_s", "{:.4f} s"),
     ("throughput_sunlit_per_s", "{:.1f} /s"), ("throughput_eclipse_per_s", "{:.1f} /s"),
-    ("node_wall_s", "{:.3f} s"), ("energy_wall_j", "{:.2f} J"), ("mean_power_w", "{:.3f} W"),
+    ("node_wall_s", "{:.4f} s"), ("energy_wall_j", "{:.3f} J"), ("mean_power_w", "{:.3f} W"),
     ("inferences_per_joule_wall", "{:.2f} /J"), ("energy_env_j", "{:.0f} J"),
     ("power_source", "{}"),
     ("min_soc", "{:.3f}"), ("soc_floor", "{:.3f}"), ("max_temp_c", "{:.1f} °C"),
@@ -100,7 +100,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_run)
 
     s = sub.add_parser("sim", help="host side only: play the bus to a node on a serial port")
-    s.add_argument("--port", required=False, help="serial device or pyserial URL")
+    s.add_argument("--port", required=False, help=PORT_HELP)
     _add_env_args(s)
     s.add_argument("--key-file", default=None, help="telecommand key shared with the node")
     s.add_argument("--out", default="out/sim")

@@ -7,7 +7,7 @@ import logging
 import sys
 
 from node.errors import OrbnodeError
-from orbnode.options import LOG_LEVELS, add_model_args, baud_rate, non_negative, positive
+from orbnode.options import LOG_LEVELS, PORT_HELP, add_model_args, baud_rate, non_negative, positive
 
 log = logging.getLogger("orbnode.node")
 
@@ -15,11 +15,16 @@ log = logging.getLogger("orbnode.node")
 TC_COMMANDS = {"ping": "ping", "set-mode": "set_mode", "scrub": "scrub_now",
                "shutdown": "shutdown"}
 
+# What each one does, for `orbnode tc --help`.
+TC_HELP = {"ping": "the node answers pong and its hello",
+           "set-mode": "force FULL, ECO or SAFE, or give the scheduler back control with auto",
+           "scrub": "scrub the weight memory now",
+           "shutdown": "stop the node after its final report"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("node", help="run the board side of the loop on a serial port")
-    p.add_argument("--port", required=False, help="serial device or pyserial URL")
+    p.add_argument("--port", required=False, help=PORT_HELP)
     p.add_argument("--baud", type=baud_rate, default=115200,
                    help="serial line rate")
     p.add_argument("--board", default="auto", help="board profile name or .toml path")
@@ -69,15 +74,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     k.add_argument("--force", action="store_true", help="overwrite an existing file")
     k.set_defaults(func=cmd_keygen)
 
-    t = sub.add_parser("tc", help="send one authenticated telecommand and await verification")
-    t.add_argument("--port", required=False, help="serial device or pyserial URL of the node")
+    t = sub.add_parser("tc", help="send one authenticated telecommand and await verification",
+                       description="Send one authenticated telecommand to a node and wait for "
+                                   "its signed PUS-1 verification reports. Commands: "
+                                   + "; ".join(f"{k} ({v})" for k, v in TC_HELP.items()) + ".")
+    t.add_argument("--port", required=False, help=PORT_HELP)
     t.add_argument("--baud", type=baud_rate, default=115200,
                    help="serial line rate")
     t.add_argument("--key-file", required=False,
                    help="the node's key: signs the command and checks the node's reports")
-    t.add_argument("--timeout-s", type=positive(), default=5.0)
+    t.add_argument("--timeout-s", type=positive(), default=5.0,
+                   help="how long to wait for the verification reports")
     t.add_argument("tc_command", metavar="command", choices=sorted(TC_COMMANDS),
-                   help="what to send")
+                   help="what to send: " + ", ".join(sorted(TC_COMMANDS)))
     t.add_argument("argument", nargs="?", default=None,
                    help="set-mode: FULL, ECO, SAFE or auto")
     t.set_defaults(func=cmd_tc)

@@ -28,6 +28,10 @@ def non_negative(kind=float):
     return convert
 
 
+# --port accepts what pyserial's serial_for_url opens.
+PORT_HELP = ("serial device (/dev/ttyUSB0), pty path, or pyserial URL: socket://HOST:PORT "
+             "(raw TCP), rfc2217://HOST:PORT (a networked serial server), loop:// (loopback)")
+
 # --log-level choices: python logging's levels, by name.
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
