@@ -195,7 +195,8 @@ def ortvalue_for(arr: np.ndarray, elem_type: int | None = None) -> ort.OrtValue:
     return ort.OrtValue.ortvalue_from_numpy(arr)
 
 
-def optimize_offline(model: onnx.ModelProto, providers: list[str]) -> onnx.ModelProto:
+def optimize_offline(model: onnx.ModelProto, providers: list[str],
+                     name: str = "the model") -> onnx.ModelProto:
     """Optimise ``model`` once at ``ORT_ENABLE_ALL`` and return the optimised graph.
 
     The result is hardware specific (NCHWc block size), so it is made on the machine
@@ -211,7 +212,7 @@ def optimize_offline(model: onnx.ModelProto, providers: list[str]) -> onnx.Model
             ort.InferenceSession(model.SerializeToString(), so, providers=providers)
         except Exception as exc:
             raise OrbnodeError(
-                f"onnxruntime cannot optimise the model: {first_line(exc)}"
+                f"onnxruntime cannot optimise {name}: {first_line(exc)}"
             ) from None
         return onnx.load(out)
 
@@ -257,7 +258,7 @@ class Engine:
         self.constant_weights = constants_to_initializers(model)
         _strip_initializer_inputs(model)
         if level == "runtime":
-            model = optimize_offline(model, self.providers)
+            model = optimize_offline(model, self.providers, self.model_path.name)
             constants_to_initializers(model)
             _strip_initializer_inputs(model)
         self.model = model

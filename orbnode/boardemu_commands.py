@@ -33,11 +33,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mirror", default=None,
                    help="archive mirror to build the root from (default per board: "
                         "orbnode/data/board_roots.toml)")
-    p.add_argument("--orbits", type=positive(), default=0.1)
+    p.add_argument("--orbits", type=positive(), default=0.1, help="how long the run lasts")
     p.add_argument("--speedup", type=positive(), default=30.0,
                    help="environment seconds per wall second")
     p.add_argument("--tick-s", type=positive(), default=1.0, help="wall seconds per env tick")
-    p.add_argument("--radiation", choices=RADIATION_ENVIRONMENTS, default="leo")
+    p.add_argument("--radiation", choices=RADIATION_ENVIRONMENTS, default="leo",
+                   help="radiation environment")
     p.add_argument("--seed", type=non_negative(int), default=0,
                    help="seed of the node's upset process")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")

@@ -36,16 +36,18 @@ ENERGY_KEYS = ("energy_wall_j", "mean_power_w", "inferences_per_joule_wall", "en
 
 
 def _add_env_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--altitude-km", type=float, default=550.0)
-    p.add_argument("--beta-deg", type=float, default=0.0)
+    p.add_argument("--altitude-km", type=float, default=550.0, help="circular orbit altitude")
+    p.add_argument("--beta-deg", type=float, default=0.0,
+                   help="sun angle to the orbit plane (0: longest eclipse)")
     p.add_argument("--board", default="auto", help="board profile name or .toml path")
     p.add_argument("--spacecraft", default=None, help="spacecraft profile (default: board's)")
-    p.add_argument("--radiation", choices=RADIATION_ENVIRONMENTS, default="leo")
+    p.add_argument("--radiation", choices=RADIATION_ENVIRONMENTS, default="leo",
+                   help="radiation environment (off: no upsets)")
     p.add_argument("--device", default=None,
                    help="memory technology holding the weights (default: the board's)")
     p.add_argument("--initial-soc", type=non_negative(), default=1.0,
                    help="battery state of charge at the start, 0..1")
-    p.add_argument("--orbits", type=positive(), default=3.0)
+    p.add_argument("--orbits", type=positive(), default=3.0, help="how long the run lasts")
     p.add_argument("--speedup", type=positive(), default=150.0,
                    help="environment seconds per wall second")
     p.add_argument("--tick-s", type=positive(), default=0.1, help="wall seconds per env tick")
@@ -103,8 +105,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--port", required=False, help=PORT_HELP)
     _add_env_args(s)
     s.add_argument("--key-file", default=None, help="telecommand key shared with the node")
-    s.add_argument("--out", default="out/sim")
-    s.add_argument("--json", action="store_true")
+    s.add_argument("--out", default="out/sim",
+                   help="folder for summary.json and telemetry.sqlite")
+    s.add_argument("--json", action="store_true", help="print the summary as JSON")
     s.add_argument("--reset-command", default=None,
                    help="bench power cycle for the bus watchdog, run through the shell "
                         "(e.g. a USB relay or `uhubctl -a cycle -p 2`); without it, no watchdog")

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from node.errors import OrbnodeError
-from orbnode.options import non_negative
+from orbnode.options import non_negative, positive
 from radiation.faults import KINDS
 
 
@@ -62,7 +62,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tolerance", default=None, metavar="T",
                    help="tolerable = every output element within T: a number (absolute) or "
                         "abs=A,rel=R (|y - y0| <= A + R |y0|); default: top-1 unchanged")
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=positive(int), default=1,
+                   help="onnxruntime intra-op threads")
     p.add_argument("--json", action="store_true", help="print the record as JSON")
     p.set_defaults(func=cmd_inject)
 
