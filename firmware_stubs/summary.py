@@ -23,7 +23,7 @@ carries its basis (``_env``: environment seconds; ``_wall``: the node's wall sec
 * ``inferences_per_joule_wall = inferences_windowed / energy_wall_j``: the board's
   real work per joule over the same window as the throughput.
 * ``upsets_expected``: the mean upset count for the run, sum over ticks of the
-  environment's rate per bit-day x dt_s / 86400 x ``upset_acceleration`` x
+  environment's rate per bit-day (as the tick carried it) x dt_s / 86400 x ``upset_acceleration`` x
   ``exposed_bits`` (the Poisson mean the node draws from; 0 with radiation off).
 * ``power_source``: which sensor or model every power figure came from.
 * ``temp_orbit_mean_c``: the board temperature averaged over each complete orbit
@@ -147,7 +147,11 @@ def _upsets_expected(rows: list[dict[str, Any]], meta: dict[str, Any]) -> float 
         return 0.0
     if "exposed_bits" not in meta:
         return None
-    bit_days = sum((r.get("upset_rate_per_bit_day") or 0.0) * r["dt_s"] for r in rows) / 86400
+    # Tick t carries the state before it (row t-1) and the interval that ended (row t):
+    # the node applies row t-1's rate over row t's dt_s (the first tick: its own rate).
+    rates = [r.get("upset_rate_per_bit_day") or 0.0 for r in rows]
+    bit_days = sum(rate * r["dt_s"] for rate, r in zip([rates[0], *rates[:-1]], rows,
+                                                        strict=True)) / 86400
     return bit_days * float(meta.get("upset_acceleration", 1.0)) * meta["exposed_bits"]
 
 

@@ -384,6 +384,12 @@ def test_radiation_upsets_reported_scrubbed_and_counted(tmp_path):
     seen = rows[-1]["upsets"] - rows[1]["upsets"]
     assert mean > 30
     assert abs(seen - mean) < 5 * mean ** 0.5
+    # The summary's expected count is the same sum over every tick.
+    every = (rows[0]["upset_rate_per_bit_day"] * rows[0]["dt_s"]
+             + sum(rows[t - 1]["upset_rate_per_bit_day"] * rows[t]["dt_s"]
+                   for t in range(1, len(rows)))) * 1000000 * s["exposed_bits"] / 86400
+    assert s["upsets_expected"] == pytest.approx(every, rel=1e-9)
+    assert abs(s["upsets"] - s["upsets_expected"]) < 5 * s["upsets_expected"] ** 0.5 + 5
 
 
 def test_radiation_off_means_no_upsets(tmp_path):
