@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from node.errors import OrbnodeError
-from orbnode.options import non_negative, positive
+from orbnode.options import positive
 from radiation.faults import KINDS
 
 
@@ -40,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--word", default=None,
                    help="replacement word for --fault random (int or 0x hex; default: "
                         "random from --seed)")
-    p.add_argument("--seed", type=non_negative(int), default=0,
+    p.add_argument("--seed", type=int, default=0,
                    help="seed of --fault random and of a random input")
     p.add_argument("--level", choices=["file", "runtime"], default="file",
                    help="file: weights as stored; runtime: the optimised graph's fused weights")
