@@ -25,6 +25,7 @@ import onnxruntime as ort
 
 from bench.stats import Spread
 from node.engine import Engine
+from node.errors import OrbnodeError, first_line
 from node.jobs import JobLoop
 
 
@@ -137,5 +138,7 @@ def runtime_vs_bare(engine: Engine, inputs: np.ndarray, labels: np.ndarray | Non
     finally:
         loop.stop()
     if loop.error is not None:
-        raise RuntimeError(f"job loop failed: {loop.error}")
+        # The model cannot run on this input: the user's model, said in one line.
+        raise OrbnodeError(f"{loop.engine.model_path.name} fails at inference: "
+                           f"{first_line(loop.error)}")
     return RuntimeVsBare(provider, node_rates, bare_rates, pair_ratios, per_slice, duration_s)

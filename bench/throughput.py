@@ -32,6 +32,7 @@ import numpy as np
 
 from bench.stats import Spread
 from node.engine import Engine
+from node.errors import OrbnodeError, first_line
 from node.jobs import JobLoop
 from node.power.base import PowerSource
 
@@ -158,5 +159,7 @@ def measure_modes(engine: Engine, inputs: np.ndarray, labels: np.ndarray | None,
     finally:
         loop.stop()
     if loop.error is not None:
-        raise RuntimeError(f"job loop failed: {loop.error}")
+        # The model cannot run on this input: the user's model, said in one line.
+        raise OrbnodeError(f"{loop.engine.model_path.name} fails at inference: "
+                           f"{first_line(loop.error)}")
     return points

@@ -7,7 +7,7 @@ about ``keep_points`` evenly spaced samples for plots.
 from __future__ import annotations
 
 import math
-import sys
+from collections.abc import Callable
 
 import numpy as np
 
@@ -27,9 +27,12 @@ def run_envelope(
     mode: str,
     node_power_w: float | None,
     keep_points: int = PLOT_POINTS,
-    progress: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[dict, dict[str, np.ndarray]]:
-    """Run the envelope in day-long chunks; return (summary, decimated series for plots)."""
+    """Run the envelope in day-long chunks; return (summary, decimated series for plots).
+
+    ``progress(steps_done, steps_total)`` is called after each chunk of a run longer
+    than two chunks (the command line draws it)."""
     from firmware_stubs.envelope import MAX_STEPS, Envelope, RunSummary
 
     env = Envelope.from_config(mode="ECO" if mode == "auto" else mode, **config)
@@ -53,11 +56,7 @@ def run_envelope(
     acc = RunSummary(env, dt)
     keep: dict[str, list[np.ndarray]] = {}
     done = 0
-    bar = None
-    if progress and total > 2 * chunk:
-        from tqdm import tqdm
-
-        bar = tqdm(total=total, unit="step", desc="orbnode envelope", file=sys.stderr)
+    report = progress if total > 2 * chunk else None
     while done < total:
         n = min(chunk, total - done)
         out = env.simulate(n * dt / 3600.0, dt, node_power_w, mode)
@@ -66,10 +65,8 @@ def run_envelope(
         for key in SERIES_KEYS:
             keep.setdefault(key, []).append(out[key][offset::every])
         done += n
-        if bar is not None:
-            bar.update(n)
-    if bar is not None:
-        bar.close()
+        if report is not None:
+            report(done, total)
     series = {k: np.concatenate(v) for k, v in keep.items()}
     summary = acc.result()
     return summary, series

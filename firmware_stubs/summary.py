@@ -4,13 +4,27 @@ Because it reads only ``telemetry.sqlite``, a summary can be recomputed after a
 crash or a kill from whatever rows were archived.
 
 Figures and what they mean:
-* ``throughput_*_per_s``: inferences per wall second (node work is real), over
-  the intervals the environment had the spacecraft in sunlight / in eclipse.
-* ``energy_j``: node energy over the simulated mission, as the EPS integrated it:
+Every derived figure is computable from figures in the same summary, and its name
+carries its basis (``_env``: environment seconds; ``_wall``: the node's wall seconds):
+
+* ``throughput_sunlit_per_s = inferences_sunlit / node_wall_sunlit_s`` (likewise
+  eclipse): inferences per wall second (node work is real), over the intervals the
+  environment had the spacecraft in sunlight / in eclipse.
+* ``inferences_windowed = inferences_sunlit + inferences_eclipse``: the inferences
+  in the housekeeping intervals the throughput and energy cover.
+* ``energy_env_j``: node energy over the simulated mission, as the EPS integrated it:
   the power it supplied (the node's reported power, 0 while the node was shed) x
-  environment seconds.
-* ``inferences_per_joule``: inferences / (reported power x wall seconds): the
-  board's real work per joule over the same window as the throughput.
+  environment seconds. It drives the battery; no per-joule figure is derived from it
+  (the node did its work in wall time, not environment time).
+* ``energy_wall_j``: the node's reported power x the node's wall seconds: the energy
+  the board actually spent on the work it did.
+* ``node_wall_s = node_wall_sunlit_s + node_wall_eclipse_s``;
+  ``mean_power_w = energy_wall_j / node_wall_s``.
+* ``inferences_per_joule_wall = inferences_windowed / energy_wall_j``: the board's
+  real work per joule over the same window as the throughput.
+* ``upsets_expected``: the mean upset count for the run, sum over ticks of the
+  environment's rate per bit-day (as the tick carried it) x dt_s / 86400 x ``upset_acceleration`` x
+  ``exposed_bits`` (the Poisson mean the node draws from; 0 with radiation off).
 * ``power_source``: which sensor or model every power figure came from.
 * ``temp_orbit_mean_c``: the board temperature averaged over each complete orbit
   (time-weighted); ``temp_orbit_mean_change_max_c`` the largest orbit-to-orbit change,
@@ -67,6 +81,7 @@ def summarise(db: TelemetryDB, period_s: float | None = None) -> dict[str, Any]:
         "stored", "store_overflow")}, **meta.get("final_counters", {})}
     host = meta.get("host_counters", {})
     windowed_inferences = sum(r["inferences_delta"] for r in rows)
+    node_wall_s = sun["wall"] + ecl["wall"]
     summary = {
         "orbits": sim_s / period_s if period_s else None,
         "sim_seconds": sim_s,
@@ -78,12 +93,19 @@ def summarise(db: TelemetryDB, period_s: float | None = None) -> dict[str, Any]:
                      if meta.get("labelled") and last["inferences"] else None),
         "eclipse_fraction": eclipse_s / sim_s if sim_s else 0.0,
         "eclipse_fraction_analytic": meta.get("eclipse_fraction_analytic"),
+        "inferences_sunlit": sun["inf"],
+        "inferences_eclipse": ecl["inf"],
+        "inferences_windowed": windowed_inferences,
+        "node_wall_sunlit_s": sun["wall"],
+        "node_wall_eclipse_s": ecl["wall"],
+        "node_wall_s": node_wall_s,
         "throughput_sunlit_per_s": sun["inf"] / sun["wall"] if sun["wall"] else 0.0,
         "throughput_eclipse_per_s": ecl["inf"] / ecl["wall"] if ecl["wall"] else 0.0,
-        "energy_j": energy_sim_j,
+        "energy_env_j": energy_sim_j,
         "energy_wall_j": energy_wall_j,
-        "inferences_per_joule": windowed_inferences / energy_wall_j if energy_wall_j else 0.0,
-        "mean_power_w": energy_wall_j / sum(r["node_wall_dt_s"] for r in rows),
+        "inferences_per_joule_wall": (windowed_inferences / energy_wall_j
+                                      if energy_wall_j else 0.0),
+        "mean_power_w": energy_wall_j / node_wall_s if node_wall_s else 0.0,
         "power_source": meta.get("power_source") or ",".join(sources),
         "power_measured": bool(meta.get("power_measured", False)),
         "min_soc": min(r["soc"] for r in rows),
@@ -109,6 +131,7 @@ def summarise(db: TelemetryDB, period_s: float | None = None) -> dict[str, Any]:
         "store_overflow": final["store_overflow"],
         "stored_hk": host.get("stored_hk", 0),
     }
+    summary["upsets_expected"] = _upsets_expected(rows, meta)
     summary.update(_orbit_means(rows, period_s))
     for k in ("thermal_start", "board", "model", "radiation", "altitude_km", "beta_deg", "speedup",
               "spacecraft", "complete", "stopped_because", "level",
@@ -116,6 +139,20 @@ def summarise(db: TelemetryDB, period_s: float | None = None) -> dict[str, Any]:
         if k in meta:
             summary[k] = meta[k]
     return summary
+
+
+def _upsets_expected(rows: list[dict[str, Any]], meta: dict[str, Any]) -> float | None:
+    """Poisson mean of the upsets over the run (None before the node said its bits)."""
+    if meta.get("radiation") == "off":
+        return 0.0
+    if "exposed_bits" not in meta:
+        return None
+    # Tick t carries the state before it (row t-1) and the interval that ended (row t):
+    # the node applies row t-1's rate over row t's dt_s (the first tick: its own rate).
+    rates = [r.get("upset_rate_per_bit_day") or 0.0 for r in rows]
+    bit_days = sum(rate * r["dt_s"] for rate, r in zip([rates[0], *rates[:-1]], rows,
+                                                        strict=True)) / 86400
+    return bit_days * float(meta.get("upset_acceleration", 1.0)) * meta["exposed_bits"]
 
 
 def _orbit_means(rows: list[dict[str, Any]], period_s: float | None) -> dict[str, Any]:

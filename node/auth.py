@@ -148,8 +148,12 @@ def load_key(path: str | os.PathLike) -> bytes:
         fd = os.open(p, os.O_RDONLY)
     except OSError as exc:
         raise OrbnodeError(f"cannot read key file {p}: {exc.strerror or exc}") from None
+    try:
+        _check_private(p, os.fstat(fd), "key file")  # before reading: a folder opens too
+    except OrbnodeError:
+        os.close(fd)
+        raise
     with os.fdopen(fd, "rb") as f:
-        _check_private(p, os.fstat(f.fileno()), "key file")
         raw = f.read()
     text = raw.strip()
     try:

@@ -195,7 +195,8 @@ def ortvalue_for(arr: np.ndarray, elem_type: int | None = None) -> ort.OrtValue:
     return ort.OrtValue.ortvalue_from_numpy(arr)
 
 
-def optimize_offline(model: onnx.ModelProto, providers: list[str]) -> onnx.ModelProto:
+def optimize_offline(model: onnx.ModelProto, providers: list[str],
+                     name: str = "the model") -> onnx.ModelProto:
     """Optimise ``model`` once at ``ORT_ENABLE_ALL`` and return the optimised graph.
 
     The result is hardware specific (NCHWc block size), so it is made on the machine
@@ -211,7 +212,7 @@ def optimize_offline(model: onnx.ModelProto, providers: list[str]) -> onnx.Model
             ort.InferenceSession(model.SerializeToString(), so, providers=providers)
         except Exception as exc:
             raise OrbnodeError(
-                f"onnxruntime cannot optimise the model: {first_line(exc)}"
+                f"onnxruntime cannot optimise {name}: {first_line(exc)}"
             ) from None
         return onnx.load(out)
 
@@ -238,6 +239,7 @@ class Engine:
         *,
         threads: int = 1,
         input_shape: tuple[int, ...] | None = None,
+        shape_hint: tuple[int, ...] | None = None,
         providers: list[str] | None = None,
         level: str = "file",
         verify_liveness: bool = True,
@@ -256,7 +258,7 @@ class Engine:
         self.constant_weights = constants_to_initializers(model)
         _strip_initializer_inputs(model)
         if level == "runtime":
-            model = optimize_offline(model, self.providers)
+            model = optimize_offline(model, self.providers, self.model_path.name)
             constants_to_initializers(model)
             _strip_initializer_inputs(model)
         self.model = model
@@ -294,13 +296,24 @@ class Engine:
             raise OrbnodeError(f"{self.model_path.name}: input {meta.name!r} has type {meta.type}, "
                                "which the runtime cannot feed")
         self.input_dtype = np.dtype(_ORT_TO_NUMPY[meta.type])
-        self.input_shape = self._resolve_shape(meta.shape, input_shape)
+        self.input_shape = self._resolve_shape(meta.shape, input_shape, shape_hint)
         self.output_names = [o.name for o in self.session.get_outputs()]
         if verify_liveness:
             self._verify_liveness(self.session)
 
     # ------------------------------------------------------------------ set-up
-    def _resolve_shape(self, declared: list, given: tuple[int, ...] | None) -> tuple[int, ...]:
+    def _resolve_shape(self, declared: list, given: tuple[int, ...] | None,
+                       hint: tuple[int, ...] | None = None) -> tuple[int, ...]:
+        """The concrete input shape: ``given`` (--input-shape) if any; else the declared
+        one, its dynamic dimensions taken from ``hint`` (the shape of the --input file)
+        when the ranks agree and the static dimensions match. The batch stays the
+        declared one (1 if dynamic): the file's first axis counts samples."""
+        if given is None and hint is not None and len(hint) == len(declared) and min(hint) > 0 \
+                and all(
+                not isinstance(d, int) or d <= 0 or d == h
+                for d, h in zip(declared[1:], hint[1:], strict=True)):
+            first = declared[0] if isinstance(declared[0], int) and declared[0] > 0 else 1
+            given = (first, *hint[1:])
         if given is not None:
             if len(given) != len(declared) or any(
                 isinstance(d, int) and d > 0 and d != g
@@ -331,6 +344,9 @@ class Engine:
         so.inter_op_num_threads = 1
         so.graph_optimization_level = _OPT_LEVELS[self.graph_optimization]
         so.add_session_config_entry("session.disable_prepacking", "1")
+        # A faulty inference (a NaN-shaped Reshape, say) is an outcome the caller reports;
+        # onnxruntime's own error log would reach the user's stderr as noise.
+        so.log_severity_level = 4
         if live:
             for name, value in self._ortvalues.items():
                 so.add_initializer(name, value)
@@ -455,6 +471,15 @@ class Engine:
     def run(self, x: np.ndarray) -> list[np.ndarray]:
         """One inference on the live weights."""
         return self.session.run(self.output_names, {self.input_name: x})
+
+    def check_inference(self, x: np.ndarray) -> None:
+        """Run ``x`` once; a model that cannot run it (a Reshape that does not fit, an
+        input that does not fit the weights) is a user error, said in one line."""
+        try:
+            self.run(x)
+        except Exception as exc:  # onnxruntime raises Fail, InvalidArgument, RuntimeException
+            raise OrbnodeError(f"{self.model_path.name} fails on an input of shape "
+                               f"{tuple(x.shape)}: {first_line(exc)}") from None
 
     def make_input(self, rng: np.random.Generator | None = None) -> np.ndarray:
         """A random input of the resolved shape and dtype."""

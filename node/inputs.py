@@ -31,6 +31,14 @@ def load_array_file(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
     return x, y
 
 
+def file_shape(path: str | Path | None) -> tuple[int, ...] | None:
+    """The shape of the samples array in an input file (None without a file): it
+    fixes a model's dynamic dimensions when the ranks agree (Engine ``shape_hint``)."""
+    if path is None:
+        return None
+    return tuple(load_array_file(path)[0].shape)
+
+
 def load_inputs(engine: Engine, path: str | Path | None = None,
                 rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """Samples shaped ``[n, *engine.input_shape[1:]]`` and labels if known.

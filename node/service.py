@@ -30,12 +30,13 @@ forces SAFE.
 
 from __future__ import annotations
 
+import logging
 import os
-import sys
 import time
 from collections.abc import Callable
 
 from node.auth import ReportSigner
+from node.errors import OrbnodeError
 from node.jobs import JobLoop
 from node.link import Link, LinkClosed
 from node.packets import Packet
@@ -44,6 +45,8 @@ from node.power.model import ProcessCpuMeter
 from node.radiation_api import RadiationHooks
 from node.scheduler import Scheduler
 from node.store import TelemetryStore
+
+log = logging.getLogger("orbnode.node")
 
 EVENT_HELLO = 1
 EVENT_MODE = 2
@@ -98,7 +101,8 @@ class NodeService:
         self._last_stored_hk = self.t0
         self.tc_repeated = 0
         self._answered: tuple[int, dict] | None = None  # last tick and the report for it
-        self.say = say or (lambda text: print(f"node: {text}", file=sys.stderr, flush=True))
+        self.say = say or log.info  # what the node is doing, for its operator's log
+        self.stopped_because = ""
 
     # -- telemetry out: live, or into the store -----------------------------------
     def _tm(self, name: str, values=None, signer=None) -> None:
@@ -178,6 +182,7 @@ class NodeService:
         spec = self.board.modes[mode]
         self.jobs.set_mode(spec.threads, 0.0 if self.shed else spec.duty, spec.workers)
         why = f" ({', '.join(reasons)})" if reasons else ""
+        self.say(f"mode {self.mode} -> {mode}{why}")
         self._event(EVENT_MODE, f"mode {self.mode}->{mode}{why}")
         self.mode = mode
 
@@ -315,6 +320,7 @@ class NodeService:
             self._radiate(v["dt_s"], v["upset_rate_per_bit_day"] * v["upset_acceleration"],
                           v["multi_bit_share"])
         elif pkt.name == "shutdown":
+            self.stopped_because = "shutdown telecommand"
             self._answered = None
             self._housekeeping(v["tick"])
             self.running = False
@@ -324,6 +330,7 @@ class NodeService:
         elif pkt.name == "set_mode":
             name = self.link.packets.enum_name("set_mode", v["mode"])  # range-checked
             self.override = None if name == "auto" else name
+            self.say(f"operator set mode {name}")
             if self.override is not None:
                 self._apply_mode(self.override, ("operator",))
             self._event(EVENT_MODE, f"operator set mode {name}")
@@ -358,13 +365,15 @@ class NodeService:
                 self._check_contact(time.monotonic())
                 if self.jobs.error is not None:
                     self._event(EVENT_JOB_ERROR, f"job loop failed: {self.jobs.error}")
-                    raise RuntimeError(f"job loop failed: {self.jobs.error}")
+                    self.stopped_because = f"job loop failed: {self.jobs.error}"
+                    raise OrbnodeError(f"job loop failed: {self.jobs.error}")
                 idle = time.monotonic() - self.last_tick_wall
                 if idle > self.watchdog_s and not watchdog_tripped:
                     watchdog_tripped = True
                     self._apply_mode("SAFE", ("no env tick",))
                     self._event(EVENT_WATCHDOG, f"no env tick for {idle:.1f} s")
-        except LinkClosed:  # a transport that cannot reopen: the cable is gone for good
-            self.say("link closed; stopping")
+                    log.warning("no env tick for %.1f s: SAFE until the bus speaks", idle)
+        except LinkClosed as exc:  # a transport that cannot reopen: the cable is gone for good
+            self.stopped_because = f"link closed ({exc})"
         finally:
             self.jobs.stop()

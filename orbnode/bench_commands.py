@@ -31,9 +31,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--input", default=None, help="real inputs, .npy or .npz")
     p.add_argument("--level", choices=["runtime", "file"], default="runtime",
                    help="engine level (see orbnode node --help)")
-    p.add_argument("--board", default="auto")
+    p.add_argument("--board", default="auto", help="board profile name or .toml path")
     p.add_argument("--power-source", default="auto", help="auto, rapl, hwmon or model")
-    p.add_argument("--modes", default="FULL,ECO,SAFE")
+    p.add_argument("--modes", default="FULL,ECO,SAFE",
+                   help="power modes to measure, comma-separated")
     p.add_argument("--provider", action="append", default=None,
                    help="execution provider: cpu, cuda, tensorrt or a full onnxruntime name "
                         "(repeatable; default: every one of TensorRT, CUDA, CPU installed)")
@@ -160,7 +161,9 @@ def _measure(args: argparse.Namespace, scratch: Path) -> dict:
             engine = Engine(m, threads=1, input_shape=shape, level=args.level,
                             providers=_providers_for(provider),
                             verify_liveness=provider == "CPUExecutionProvider")
-            loaded.append((provider, engine, *load_inputs(engine, args.input)))
+            xs, ys = load_inputs(engine, args.input)
+            engine.check_inference(xs[: engine.input_shape[0]])
+            loaded.append((provider, engine, xs, ys))
     result = rep.new_report({
         "board": board.name, "level": args.level, "modes": modes, "providers": providers,
         "models": [m.name for m in models], "generated_models": generated,

@@ -7,10 +7,10 @@ import argparse
 import json
 from pathlib import Path
 
-from orbnode.options import positive
+from orbnode.options import non_negative, positive
 
 SUMMARY_KEYS = ("ticks", "sim_seconds", "wall_seconds", "inferences",
-                "throughput_sunlit_per_s", "energy_j", "power_source", "stopped_because",
+                "throughput_sunlit_per_s", "energy_env_j", "power_source", "stopped_because",
                 "step_wall_s")
 
 
@@ -33,12 +33,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mirror", default=None,
                    help="archive mirror to build the root from (default per board: "
                         "orbnode/data/board_roots.toml)")
-    p.add_argument("--orbits", type=positive(), default=0.1)
+    p.add_argument("--orbits", type=positive(), default=0.1, help="how long the run lasts")
     p.add_argument("--speedup", type=positive(), default=30.0,
                    help="environment seconds per wall second")
     p.add_argument("--tick-s", type=positive(), default=1.0, help="wall seconds per env tick")
-    p.add_argument("--radiation", choices=RADIATION_ENVIRONMENTS, default="leo")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--radiation", choices=RADIATION_ENVIRONMENTS, default="leo",
+                   help="radiation environment")
+    p.add_argument("--seed", type=non_negative(int), default=0,
+                   help="seed of the node's upset process")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=cmd_board_emu)
 
@@ -60,7 +62,7 @@ def cmd_board_emu(args: argparse.Namespace) -> int:
           f"{summary['emulator']}) — results in {out}")
     for key in SUMMARY_KEYS:
         if summary.get(key) is not None:
-            tag = "  [MODELLED power]" if key == "energy_j" else \
+            tag = "  [MODELLED power]" if key == "energy_env_j" else \
                 "  [emulated]" if key in ("wall_seconds", "inferences",
                                           "throughput_sunlit_per_s", "step_wall_s") else ""
             print(f"  {key:26s} {summary[key]}{tag}")

@@ -11,6 +11,7 @@ import json
 import sys
 
 from node.errors import OrbnodeError
+from orbnode.progress import Progress
 from radiation.faults import KINDS
 
 
@@ -102,9 +103,17 @@ def cmd_campaign(args: argparse.Namespace) -> int:
         raise OrbnodeError("give the campaign database with --db FILE")
     if args.fault is not None and args.fault not in KINDS:
         raise OrbnodeError(f"unknown --fault {args.fault!r}; choose one of {', '.join(KINDS)}")
-    progress = args.progress
-    if progress is None:
-        progress = not args.json or sys.stderr.isatty()
+    show = args.progress
+    if show is None:
+        show = not args.json or sys.stderr.isatty()
+    bar: list[Progress] = []  # made on the first report, when the plan's size is known
+
+    def progress(done: int, planned: int, counts: dict[str, int]) -> None:
+        if not bar:
+            bar.append(Progress(planned, "orbnode campaign", "fault", initial=done))
+        bar[0].update(done - bar[0].done)
+        if counts:
+            bar[0].set_postfix(", ".join(f"{k} {v}" for k, v in counts.items()))
     opts = Options(
         db=args.db, resume=args.resume, model=args.model, target=args.target,
         level=args.level, fault=args.fault, span=args.span, faults=args.faults,
@@ -114,11 +123,16 @@ def cmd_campaign(args: argparse.Namespace) -> int:
         input_shape=parse_shape(args.input_shape) if args.input_shape else None,
         margin=args.margin, confidence=args.confidence, workers=args.workers,
         threads=args.threads, shortcuts=args.shortcuts, batch=args.batch,
-        executor=args.executor, reuse=args.reuse, chunk=args.chunk, progress=progress,
+        executor=args.executor, reuse=args.reuse, chunk=args.chunk,
+        progress=progress if show else None,
         mitigations=(parse_mitigations(args.mitigations) if args.mitigations is not None
                      else None),
         tolerance=args.tolerance, report=args.report)
-    summary = run(opts)
+    try:
+        summary = run(opts)
+    finally:
+        for b in bar:
+            b.close()
     if args.json:
         print(json.dumps(summary, indent=2))
     else:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 from pathlib import Path
 
 from firmware_stubs.profiles import RADIATION_ENVIRONMENTS
@@ -47,7 +46,8 @@ def _add_orbit_args(p: argparse.ArgumentParser) -> None:
         help="local time of the ascending node for --sso (18 = dawn-dusk); sets the RAAN",
     )
     g.add_argument("--tle-file", default=None, help="real orbit from a two-line element file")
-    g.add_argument("--shadow", choices=("conical", "cylindrical"), default="conical")
+    g.add_argument("--shadow", choices=("conical", "cylindrical"), default="conical",
+                   help="Earth shadow model (conical: with penumbra)")
 
 
 def _orbit_config(args: argparse.Namespace) -> dict:
@@ -115,12 +115,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="power and thermal simulation of the node's environment alone",
         description=__doc__.split("\n\n")[2],
     )
-    e.add_argument("--hours", type=float, default=24.0)
-    e.add_argument("--step-s", type=float, default=10.0)
+    e.add_argument("--hours", type=float, default=24.0, help="simulated duration")
+    e.add_argument("--step-s", type=float, default=10.0, help="integration step")
     _add_orbit_args(e)
     e.add_argument("--board", default="auto", help="board profile name or .toml path")
     e.add_argument("--spacecraft", default=None, help="spacecraft profile (default: board's)")
-    e.add_argument("--radiation", choices=RADIATION_ENVIRONMENTS, default="leo")
+    e.add_argument("--radiation", choices=RADIATION_ENVIRONMENTS, default="leo",
+                   help="radiation environment")
     e.add_argument("--device", default=None,
                    help="memory holding the weights (default: the board's; orbnode radiation)")
     e.add_argument("--shielding-mm-al", type=float, default=None,
@@ -134,7 +135,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="node power mode; auto = reference scheduler (eclipse, SoC, temperature)",
     )
     e.add_argument("--node-power-w", type=float, default=None, help="constant node power")
-    e.add_argument("--initial-soc", type=float, default=1.0)
+    e.add_argument("--initial-soc", type=float, default=1.0,
+                   help="battery state of charge at the start, 0..1")
     e.add_argument("--age-years", type=float, default=None, help="battery age (capacity fade)")
     e.add_argument("--json", action="store_true", help="print JSON")
     e.add_argument("--plot", default=None, metavar="FILE.png", help="draw the run")
@@ -184,14 +186,21 @@ def cmd_envelope(args: argparse.Namespace) -> int:
         shielding_mm_al=args.shielding_mm_al,
         solar=args.solar,
     )
-    summary, series = run_envelope(
-        config,
-        args.hours,
-        args.step_s,
-        args.mode,
-        args.node_power_w,
-        progress=sys.stderr.isatty(),
-    )
+    from orbnode.progress import Progress
+
+    bar: list[Progress] = []
+
+    def progress(done: int, total: int) -> None:
+        if not bar:
+            bar.append(Progress(total, "orbnode envelope", "step"))
+        bar[0].update(done - bar[0].done)
+
+    try:
+        summary, series = run_envelope(config, args.hours, args.step_s, args.mode,
+                                       args.node_power_w, progress=progress)
+    finally:
+        for b in bar:
+            b.close()
     if args.plot:
         plot_envelope(summary, series, args.plot)
         summary["plot"] = str(args.plot)

@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from orbnode.options import baud_rate
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -37,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--port", default=None,
                    help="serial device the service opens (default per board, rpi4: "
                         "/dev/ttyAMA0)")
-    p.add_argument("--baud", type=int, default=115200)
+    p.add_argument("--baud", type=baud_rate, default=115200, help="serial line rate")
     p.add_argument("--level", choices=["runtime", "file"], default="runtime",
                    help="fault level the service runs the model at (see orbnode node)")
     p.add_argument("--key-file", default=None,

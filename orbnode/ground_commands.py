@@ -12,7 +12,8 @@ from node.errors import OrbnodeError
 def register(sub: argparse._SubParsersAction) -> None:
     e = sub.add_parser("export", help="ground definitions (XTCE, COSMOS) or archive tables "
                                       "(CSV, Parquet)")
-    what = e.add_subparsers(dest="what", metavar="WHAT")
+    what = e.add_subparsers(dest="what", metavar="WHAT",
+                            help="xtce, cosmos, csv or parquet")
     what.required = True
     x = what.add_parser("xtce", help="XTCE 1.2 document of every packet (Yamcs mission database)")
     x.add_argument("--out", required=True, help="file to write, e.g. orbnode.xml")

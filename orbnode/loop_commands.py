@@ -9,36 +9,50 @@ from pathlib import Path
 
 from firmware_stubs.profiles import RADIATION_ENVIRONMENTS
 from node.errors import OrbnodeError
-from orbnode.options import non_negative, packet_field, positive
+from orbnode.options import LOG_LEVELS, PORT_HELP, baud_rate, non_negative, packet_field, positive
 
+# What the printed summary shows, in order. Every derived line can be recomputed from
+# lines above it (firmware_stubs/summary.py gives the equations); ``_wall`` and ``_env``
+# name the clock an energy is integrated over.
 SUMMARY_LINES = (
     ("orbits", "{:.2f}"), ("sim_seconds", "{:.0f} s"), ("wall_seconds", "{:.1f} s"),
-    ("inferences", "{:d}"), ("eclipse_fraction", "{:.3f}"),
+    ("inferences", "{:d}"), ("inferences_sunlit", "{:d}"), ("inferences_eclipse", "{:d}"),
+    ("inferences_windowed", "{:d}"), ("eclipse_fraction", "{:.3f}"),
+    ("node_wall_sunlit_s", "{:.4f} s"), ("node_wall_eclipse_s", "{:.4f} s"),
     ("throughput_sunlit_per_s", "{:.1f} /s"), ("throughput_eclipse_per_s", "{:.1f} /s"),
-    ("energy_j", "{:.0f} J"), ("inferences_per_joule", "{:.2f} /J"), ("power_source", "{}"),
+    ("node_wall_s", "{:.4f} s"), ("energy_wall_j", "{:.3f} J"), ("mean_power_w", "{:.3f} W"),
+    ("inferences_per_joule_wall", "{:.2f} /J"), ("energy_env_j", "{:.0f} J"),
+    ("power_source", "{}"),
     ("min_soc", "{:.3f}"), ("soc_floor", "{:.3f}"), ("max_temp_c", "{:.1f} °C"),
-    ("upsets", "{}"), ("upset_acceleration", "{:g}"), ("scrub_detected", "{}"),
+    ("upsets", "{}"), ("upsets_expected", "{:.3g}"), ("upset_acceleration", "{:g}"),
+    ("scrub_detected", "{}"),
     ("scrub_repairs", "{}"), ("tc_rejected", "{}"), ("frames_bad_node", "{}"),
     ("frames_bad_host", "{}"), ("retries", "{}"), ("gaps", "{}"), ("resets", "{}"),
     ("stored", "{}"), ("store_overflow", "{}"),
 )
 
 
+ENERGY_KEYS = ("energy_wall_j", "mean_power_w", "inferences_per_joule_wall", "energy_env_j")
+
+
 def _add_env_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--altitude-km", type=float, default=550.0)
-    p.add_argument("--beta-deg", type=float, default=0.0)
+    p.add_argument("--altitude-km", type=float, default=550.0, help="circular orbit altitude")
+    p.add_argument("--beta-deg", type=float, default=0.0,
+                   help="sun angle to the orbit plane (0: longest eclipse)")
     p.add_argument("--board", default="auto", help="board profile name or .toml path")
     p.add_argument("--spacecraft", default=None, help="spacecraft profile (default: board's)")
-    p.add_argument("--radiation", choices=RADIATION_ENVIRONMENTS, default="leo")
+    p.add_argument("--radiation", choices=RADIATION_ENVIRONMENTS, default="leo",
+                   help="radiation environment (off: no upsets)")
     p.add_argument("--device", default=None,
                    help="memory technology holding the weights (default: the board's)")
     p.add_argument("--initial-soc", type=non_negative(), default=1.0,
                    help="battery state of charge at the start, 0..1")
-    p.add_argument("--orbits", type=positive(), default=3.0)
+    p.add_argument("--orbits", type=positive(), default=3.0, help="how long the run lasts")
     p.add_argument("--speedup", type=positive(), default=150.0,
                    help="environment seconds per wall second")
     p.add_argument("--tick-s", type=positive(), default=0.1, help="wall seconds per env tick")
-    p.add_argument("--baud", type=positive(int), default=115200)
+    p.add_argument("--baud", type=baud_rate, default=115200,
+                   help="serial line rate")
     p.add_argument("--ground-port", type=non_negative(int), default=None, metavar="N",
                    help="serve live telemetry to ground tools (Yamcs, COSMOS) on TCP port N "
                         "and accept authenticated telecommands there (0: any free port)")
@@ -72,20 +86,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--insecure", action="store_true",
                    help="run the node without a telecommand key (flagged in the summary); "
                         "by default each run makes a fresh key in --out")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=non_negative(int), default=0,
+                   help="seed of the node's upset process")
     p.add_argument("--out", default="out/run", help="folder for summary.json, "
                    "telemetry.sqlite, timeline.png")
+    p.add_argument("--force", action="store_true",
+                   help="write into a non-empty --out folder (its run files are replaced)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress on stderr (a bar on a terminal, a line every 10 %% "
+                        "elsewhere)")
+    p.add_argument("--log-level", choices=LOG_LEVELS, default="info",
+                   help="the node's log level (its log is node.log in --out)")
     _add_watchdog_args(p, 10.0)
     p.set_defaults(func=cmd_run)
 
     s = sub.add_parser("sim", help="host side only: play the bus to a node on a serial port")
-    s.add_argument("--port", required=False, help="serial device or pyserial URL")
+    s.add_argument("--port", required=False, help=PORT_HELP)
     _add_env_args(s)
     s.add_argument("--key-file", default=None, help="telecommand key shared with the node")
-    s.add_argument("--out", default="out/sim")
-    s.add_argument("--json", action="store_true")
+    s.add_argument("--out", default="out/sim",
+                   help="folder for summary.json and telemetry.sqlite")
+    s.add_argument("--json", action="store_true", help="print the summary as JSON")
     s.add_argument("--reset-command", default=None,
                    help="bench power cycle for the bus watchdog, run through the shell "
                         "(e.g. a USB relay or `uhubctl -a cycle -p 2`); without it, no watchdog")
@@ -102,11 +124,24 @@ def _print_summary(summary: dict, out: Path) -> None:
     for key, fmt in SUMMARY_LINES:
         v = summary.get(key)
         if v is not None:
-            tag = f"  [{source}]" if key in ("energy_j", "inferences_per_joule") else ""
+            tag = f"  [{source}]" if key in ENERGY_KEYS else ""
             print(f"  {key:26s} {fmt.format(v)}{tag}")
     modes = ", ".join(f"{k} {v:.0f} s" for k, v in summary.get("mode_seconds", {}).items())
     print(f"  {'mode_seconds':26s} {modes}")
+    note = _radiation_note(summary)
+    if note:
+        print(f"  {note}")
     print(_last_line(summary, out))
+
+
+def _radiation_note(summary: dict) -> str | None:
+    """Say why a run at the physical rate shows (almost) no upsets, and what to do."""
+    expected = summary.get("upsets_expected")
+    if expected is None or summary.get("radiation") == "off" or expected >= 1.0:
+        return None
+    return (f"radiation: {expected:.3g} upsets expected in this run at "
+            f"{summary.get('upset_acceleration', 1.0):g}x the physical rate; "
+            "for a test campaign raise it, e.g. --upset-acceleration 1e6")
 
 
 def _last_line(summary: dict, out: Path) -> str:
@@ -131,13 +166,16 @@ def cmd_run(args: argparse.Namespace) -> int:
                     progress=not args.no_progress, ground_port=args.ground_port,
                     ground_host=args.ground_host, insecure=args.insecure,
                     watchdog_s=args.watchdog_s, max_resets=args.max_resets,
-                    lost_after_s=args.lost_after_s)
+                    lost_after_s=args.lost_after_s, force=args.force,
+                    log_level=args.log_level)
     summary = run(cfg)
     if args.json:
         print(json.dumps(summary, indent=2))
         print(_last_line(summary, cfg.out), file=sys.stderr)
     else:
         _print_summary(summary, cfg.out)
+    if summary.get("stopped_because") == "interrupted":
+        return 130  # as a shell reports a Ctrl-C; the partial results are kept
     return 0 if summary.get("complete") else 1
 
 

@@ -28,6 +28,28 @@ def non_negative(kind=float):
     return convert
 
 
+# --port accepts what pyserial's serial_for_url opens.
+PORT_HELP = ("serial device (/dev/ttyUSB0), pty path, or pyserial URL: socket://HOST:PORT "
+             "(raw TCP), rfc2217://HOST:PORT (a networked serial server), loop:// (loopback)")
+
+# --log-level choices: python logging's levels, by name.
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+# The termios custom-rate call takes a C int; the fastest UARTs run at tens of Mbaud.
+MAX_BAUD = 2**31 - 1
+
+
+def baud_rate(text: str) -> int:
+    """argparse type: a serial line rate in baud, 1 .. 2**31-1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number of baud: {text!r}") from None
+    if not 0 < value <= MAX_BAUD:
+        raise argparse.ArgumentTypeError(f"must be 1..{MAX_BAUD} baud, got {text!r}")
+    return value
+
+
 def packet_field(packet: str, name: str):
     """argparse type: a number the packet definition lets field ``name`` carry (the
     same declared range the node enforces, node/packets/definitions.toml)."""

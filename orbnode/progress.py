@@ -54,6 +54,13 @@ class Progress:
         if self._bar is not None:
             self._bar.set_postfix_str(text)
 
+    def write(self, text: str) -> None:
+        """A message line that does not tear the bar."""
+        if self._bar is not None:
+            self._bar.write(text, file=self.stream)
+        else:
+            print(text, file=self.stream, flush=True)
+
     def _line(self) -> None:
         elapsed = time.monotonic() - self._t0
         print(f"{self.desc}: {self.done:,.0f}/{self.total:,.0f} {self.unit} "

@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=__doc__.split("\n\n")[1],
     )
     p.add_argument("--altitude-km", type=float, default=550.0, help="circular orbit altitude")
-    p.add_argument("--inclination-deg", type=float, default=51.6)
+    p.add_argument("--inclination-deg", type=float, default=51.6, help="orbit inclination")
     p.add_argument("--tle-file", default=None, help="real orbit from a two-line element file")
     p.add_argument("--shielding-mm-al", type=float, default=None,
                    help="aluminium around the memory (default: the spacecraft profile's)")
@@ -37,7 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--board", default="rpi4", help="board whose weight memory is the default")
     p.add_argument("--solar", choices=("min", "max"), default=None,
                    help="AP8 solar-cycle phase (default: the environment's)")
-    p.add_argument("--radiation", choices=RADIATION_ENVIRONMENTS, default="leo")
+    p.add_argument("--radiation", choices=RADIATION_ENVIRONMENTS, default="leo",
+                   help="radiation environment")
     p.add_argument("--days", type=float, default=1.0, help="averaging span (default 1 day)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--plot", default=None, metavar="FILE.png", help="world map of the rate")

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from node.errors import OrbnodeError
+from orbnode.options import positive
 from radiation.faults import KINDS
 
 
@@ -39,7 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--word", default=None,
                    help="replacement word for --fault random (int or 0x hex; default: "
                         "random from --seed)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of --fault random and of a random input")
     p.add_argument("--level", choices=["file", "runtime"], default="file",
                    help="file: weights as stored; runtime: the optimised graph's fused weights")
     p.add_argument("--method", choices=["patch", "tail"], default="patch",
@@ -49,7 +51,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="real input, .npy or .npz (default: the bundled sample for the "
                         "default model, else a random input from --seed)")
     p.add_argument("--sample", type=int, default=0, help="which sample of --input to feed")
-    p.add_argument("--input-shape", default=None, help="for dynamic dims, e.g. 1,3,48,192")
+    p.add_argument("--input-shape", default=None,
+                   help="for dynamic dims, e.g. 1,3,48,192 (default: --input's shape when "
+                        "its rank matches the model's)")
     p.add_argument("--output", default=None, metavar="Y.npy",
                    help="where to save the faulty output (.npy; .npz for several outputs)")
     p.add_argument("--mitigation", default="none",
@@ -58,7 +62,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tolerance", default=None, metavar="T",
                    help="tolerable = every output element within T: a number (absolute) or "
                         "abs=A,rel=R (|y - y0| <= A + R |y0|); default: top-1 unchanged")
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=positive(int), default=1,
+                   help="onnxruntime intra-op threads")
     p.add_argument("--json", action="store_true", help="print the record as JSON")
     p.set_defaults(func=cmd_inject)
 
@@ -97,8 +102,12 @@ def cmd_inject(args: argparse.Namespace) -> int:
     tolerance = Tolerance.parse(args.tolerance)
     parse_mitigations(args.mitigation, "--mitigation")
     model = args.model or str(DEFAULT_MODEL)
+    from node.inputs import file_shape
+
     shape = parse_shape(args.input_shape) if args.input_shape else None
-    engine = Engine(model, threads=args.threads, input_shape=shape, level=args.level)
+    # Without --input-shape, the --input file's shape fixes dynamic dimensions.
+    engine = Engine(model, threads=args.threads, input_shape=shape, level=args.level,
+                    shape_hint=None if shape else file_shape(args.input))
     xs = _load_inputs(engine, args)
     n = engine.input_shape[0]
     x = np.ascontiguousarray(xs[args.sample:args.sample + n])

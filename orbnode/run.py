@@ -21,8 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
 from firmware_stubs.ground.station import GroundStation
 from firmware_stubs.sim import NodeLost, SimConfig, Simulator, retry_s_for_baud
 from firmware_stubs.summary import summarise
@@ -35,6 +33,7 @@ from node.link import Link
 from node.link.paced import PacedTransport
 from node.link.pty_transport import PtyPair
 from node.packets import PACKETS
+from orbnode.progress import Progress
 
 
 @dataclass(frozen=True)
@@ -66,6 +65,8 @@ class RunConfig:
     watchdog_s: float = 10.0    # bus watchdog: power-cycle after this long without housekeeping
     max_resets: int = 3
     lost_after_s: float = 30.0  # without a watchdog (or once it gave up): the node is lost
+    force: bool = False  # write into a non-empty output folder
+    log_level: str = "info"  # the node's --log-level (its log is node.log)
 
 
 def fresh_db(db_path: Path) -> TelemetryDB:
@@ -79,15 +80,15 @@ def fresh_db(db_path: Path) -> TelemetryDB:
 def _check_model(cfg: RunConfig) -> str:
     """Load the model once here so a bad one fails with one line before anything starts."""
     from node.engine import Engine, parse_shape
-    from node.inputs import load_inputs
+    from node.inputs import file_shape, load_inputs
     from node.models import DEFAULT_MODEL
 
     model = cfg.model or str(DEFAULT_MODEL)
     shape = parse_shape(cfg.input_shape) if cfg.input_shape else None
     engine = Engine(model, threads=1, input_shape=shape, level=cfg.level,
-                    verify_liveness=False)
+                    verify_liveness=False, shape_hint=None if shape else file_shape(cfg.input))
     x, _ = load_inputs(engine, cfg.input)
-    engine.run(x[: engine.input_shape[0]])
+    engine.check_inference(x[: engine.input_shape[0]])
     return model
 
 
@@ -98,7 +99,7 @@ def _node_command(cfg: RunConfig, port: str, board: str, model: str,
            "--scrub-period-s", str(cfg.scrub_period_s), "--seed", str(cfg.seed),
            "--radiation", "off" if cfg.radiation == "off" else "on", "--level", cfg.level,
            # The pty's master is this process: if it hangs up, the run is gone for good.
-           "--on-hangup", "exit"]
+           "--on-hangup", "exit", "--log-level", cfg.log_level]
     cmd += ["--insecure"] if key_file is None else ["--key-file", str(key_file)]
     if cfg.input:
         cmd += ["--input", cfg.input]
@@ -116,8 +117,10 @@ class NodeProcess:
         self.proc = self._start()
 
     def _start(self) -> subprocess.Popen:
+        # Its own session: a Ctrl-C on the terminal reaches this process alone, which
+        # then stops the node itself (an orphan still exits: the pty hangs up).
         return subprocess.Popen(self.cmd, stdout=self.log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL)
+                                stdin=subprocess.DEVNULL, start_new_session=True)
 
     def exit_description(self) -> str | None:
         """None while the process lives; else how it ended."""
@@ -150,9 +153,20 @@ class NodeProcess:
         self.log.close()
 
 
+def check_out_folder(out: Path, force: bool) -> None:
+    """A run never mixes its files with an earlier run's unless told to (``--force``)."""
+    if out.exists() and not out.is_dir():
+        raise OrbnodeError(f"--out {out} is a file, not a folder")
+    if not force and out.is_dir() and any(out.iterdir()):
+        raise OrbnodeError(f"--out {out} is not empty; choose another folder or pass --force "
+                           "to replace its run files")
+
+
 def run(cfg: RunConfig) -> dict[str, Any]:
     from firmware_stubs.envelope import Envelope
     from node.boards import detect_board, load_board
+
+    check_out_folder(cfg.out, cfg.force)
 
     if cfg.orbits <= 0 or cfg.speedup <= 0 or cfg.tick_wall_s <= 0:
         raise OrbnodeError("--orbits, --speedup and --tick-s must be positive")
@@ -207,17 +221,16 @@ def run(cfg: RunConfig) -> dict[str, Any]:
     node = NodeProcess(_node_command(cfg, pty.slave_path, board.name, model, key_file),
                        cfg.out / "node.log")
     duration_s = cfg.orbits * env.period_s
-    bar = tqdm(total=round(duration_s), unit="sim s", disable=not cfg.progress,
-               desc="orbnode run", dynamic_ncols=True, file=sys.stderr)
+    bar = Progress(round(duration_s), "orbnode run", "sim s", enabled=cfg.progress)
 
     def on_tick(row: dict) -> None:
-        bar.update(round(row["t_s"]) - bar.n)
-        bar.set_postfix_str(f"orbit {row['t_s'] / env.period_s:4.2f} {row['mode']:4s} "
+        bar.update(round(row["t_s"]) - bar.done)
+        bar.set_postfix(f"orbit {row['t_s'] / env.period_s:4.2f} {row['mode']:4s} "
                             f"SoC {row['soc'] * 100:5.1f}% {row['temp_c']:5.1f}°C "
                             f"{row['throughput_per_s']:7.0f} inf/s")
 
     def say(text: str) -> None:
-        tqdm.write(f"orbnode run: {text}", file=sys.stderr)
+        bar.write(f"orbnode run: {text}")
 
     sim = Simulator(link, env, db, SimConfig(duration_s, cfg.speedup, cfg.tick_wall_s,
                                              retry_s=retry_s_for_baud(cfg.baud),
@@ -248,7 +261,9 @@ def run(cfg: RunConfig) -> dict[str, Any]:
         except OrbnodeError as exc:  # e.g. the node could not be power-cycled
             stopped_because = f"stopped: {exc}"
         db.set_meta("wall_seconds_loop", time.monotonic() - t0)
-        if not stopped_because.startswith(("node lost", "stopped")):
+        # Interrupted: stop at once (the node is killed below); otherwise the node
+        # sends its final report before it stops.
+        if not stopped_because.startswith(("node lost", "stopped", "interrupted")):
             sim.shutdown()
             asked_to_stop = True
     finally:

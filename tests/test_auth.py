@@ -167,7 +167,7 @@ def test_run_refuses_to_write_its_key_through_a_symlink(tmp_path):
     target = tmp_path / "elsewhere"
     target.write_text("keep")
     (out / "tc.key").symlink_to(target)
-    res = _orbnode("run", "--orbits", "0.01", "--no-progress", "--out", str(out))
+    res = _orbnode("run", "--orbits", "0.01", "--no-progress", "--out", str(out), "--force")
     _one_line_exit_2(res)
     assert "symbolic link" in res.stderr and target.read_text() == "keep"
 
@@ -177,7 +177,8 @@ def test_run_replaces_a_loose_key_in_a_reused_folder(tmp_path):
 
     (tmp_path / "tc.key").write_text("00" * 32)
     os.chmod(tmp_path / "tc.key", 0o644)
-    run(RunConfig(out=tmp_path, orbits=0.01, speedup=1200, tick_wall_s=0.05, progress=False))
+    run(RunConfig(out=tmp_path, orbits=0.01, speedup=1200, tick_wall_s=0.05, progress=False,
+                  force=True))
     assert stat.S_IMODE(os.stat(tmp_path / "tc.key").st_mode) == 0o600
     assert load_key(tmp_path / "tc.key") != bytes(32)
 

@@ -119,3 +119,68 @@ def test_console_entry_point(x_file, tmp_path):
                            "--output", str(out)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert np.load(out).shape == (1, 10)
+
+
+def _dynamic_conv(path) -> onnx.ModelProto:
+    """Conv over an input whose height and width are symbolic: [N, 1, H, W]."""
+    from onnx import TensorProto, helper
+
+    w = np.random.default_rng(3).standard_normal((2, 1, 3, 3)).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1])], "dyn",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1, "H", "W"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(w, "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    onnx.save(model, str(path))
+    return model
+
+
+def test_dynamic_shape_model_takes_its_shape_from_the_input_file(tmp_path, capfd):
+    model = _dynamic_conv(tmp_path / "dyn.onnx")
+    x = np.random.default_rng(4).standard_normal((1, 1, 6, 7)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    out = tmp_path / "y.npy"
+    assert main(["inject", "--model", str(tmp_path / "dyn.onnx"), "--tensor", "w",
+                 "--index", "5", "--bit", "30", "--input", str(tmp_path / "x.npy"),
+                 "--output", str(out)]) == 0
+    init = model.graph.initializer[0]
+    w = numpy_helper.to_array(init).copy()
+    w.reshape(-1).view(np.uint32)[5] ^= 1 << 30
+    init.CopyFrom(numpy_helper.from_array(w, "w"))
+    ref = _session(model).run(None, {"x": x})[0]
+    assert np.load(out).shape == (1, 2, 6, 7)
+    assert np.load(out).tobytes() == ref.tobytes()
+    assert capfd.readouterr().err == ""
+
+
+def test_a_file_of_another_rank_still_needs_input_shape(tmp_path, capsys):
+    _dynamic_conv(tmp_path / "dyn.onnx")
+    np.save(tmp_path / "x.npy", np.zeros((6, 7), np.float32))
+    assert main(["inject", "--model", str(tmp_path / "dyn.onnx"), "--tensor", "w",
+                 "--index", "0", "--bit", "1", "--input", str(tmp_path / "x.npy")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--input-shape" in err
+
+
+def test_a_faulty_inference_keeps_onnxruntime_quiet(tmp_path, capfd):
+    """A fault in the float tensor a Reshape's shape is cast from makes the inference
+    fail (a DUE): reported in the record, nothing from onnxruntime's own log on stderr."""
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Cast", ["shape_f"], ["shape"], to=TensorProto.INT64),
+         helper.make_node("Reshape", ["x", "shape"], ["y"])], "rs",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(np.array([2, 4], np.float32), "shape_f")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    onnx.save(model, str(tmp_path / "rs.onnx"))
+    # Bit 22 of 2.0f is the mantissa's top bit: 2 -> 3, and 3 x 4 != 8 elements.
+    rc = main(["inject", "--model", str(tmp_path / "rs.onnx"), "--tensor", "shape_f",
+               "--index", "0", "--bit", "22", "--json"])
+    got = capfd.readouterr()
+    assert rc == 1  # no output to save
+    rec = json.loads(got.out)
+    assert rec["outcome"] == "due" and rec["new_value"] == 3.0
+    assert got.err == ""

@@ -40,3 +40,24 @@ def test_a_terminal_gets_a_bar():
     with Progress(50, "bar", stream=out) as p:
         p.update(50)
     assert "\r" in out.getvalue() and "50/50" in out.getvalue()
+
+
+def test_campaign_progress_on_a_non_terminal_is_plain_lines(tmp_path, capsys):
+    from orbnode.cli import main
+
+    assert main(["campaign", "--db", str(tmp_path / "c.db"), "--faults", "300", "--json",
+                 "--progress", "--chunk", "16"]) == 0
+    err = capsys.readouterr().err
+    assert "\r" not in err
+    lines = [ln for ln in err.splitlines() if ln.startswith("orbnode campaign: ")]
+    assert lines and lines[-1].startswith("orbnode campaign: 300/300 fault (100 %")
+
+
+def test_envelope_progress_on_a_non_terminal_is_plain_lines(capsys):
+    from orbnode.cli import main
+
+    assert main(["envelope", "--hours", "96", "--step-s", "60", "--json"]) == 0
+    err = capsys.readouterr().err
+    assert "\r" not in err
+    lines = [ln for ln in err.splitlines() if ln.startswith("orbnode envelope: ")]
+    assert 2 <= len(lines) <= 11 and "(100 %" in lines[-1]

@@ -14,7 +14,7 @@ class SerialTransport(Transport):
     def __init__(self, port: str, baud: int = 115200) -> None:
         try:
             self._ser = serial.serial_for_url(port, baudrate=baud, timeout=0, write_timeout=5)
-        except (serial.SerialException, ValueError) as exc:
+        except (serial.SerialException, ValueError, OverflowError) as exc:
             raise OrbnodeError(f"cannot open serial port {port}: {exc}") from None
         self.port = port
 

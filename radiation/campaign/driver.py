@@ -13,7 +13,7 @@ import hashlib
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +26,8 @@ from radiation.campaign.executors import executor_class, open_executor
 from radiation.campaign.plan import PlannedFault
 from radiation.campaign.runner import TARGETS, ChunkResult, WorkSpec, population
 from radiation.campaign.store import CampaignStore, probe
+
+ProgressCallback = Callable[[int, int, dict[str, int]], None]
 
 
 @dataclass
@@ -57,7 +59,9 @@ class Options:
     shortcuts: bool = True
     batch: bool = True
     chunk: int = 256
-    progress: bool = True
+    # Called with (faults done, faults planned, {"sdc": n, "due": n}) as results come
+    # in; the command line draws it (orbnode.progress). None (or False): silent.
+    progress: ProgressCallback | None = None
     mitigations: list[str] | None = None
     tolerance: str | None = None
     report: str | None = None
@@ -392,12 +396,9 @@ def execute(store: CampaignStore, engine, o: Options, cfg: dict) -> dict:  # noq
     remaining = planned - done
     rates, counts = Rates(), Counter()
     ran = 0
-    bar = None
-    if o.progress and remaining:
-        from tqdm import tqdm
-
-        bar = tqdm(total=planned, initial=done, unit="fault", desc="orbnode campaign",
-                   file=sys.stderr, smoothing=0.1)
+    report = o.progress if callable(o.progress) and remaining else None
+    if report is not None:
+        report(done, planned, {})
     t0 = last = time.perf_counter()
     try:
         if remaining:
@@ -410,20 +411,16 @@ def execute(store: CampaignStore, engine, o: Options, cfg: dict) -> dict:  # noq
                     counts.update(r.outcome for r in res.results
                                   if r.mitigation == spec.mitigations[0])
                     now = time.perf_counter()
-                    if bar is not None:
-                        bar.update(new)
+                    if report is not None:
+                        report(done + ran, planned, {k: counts[k] for k in ("sdc", "due")})
                     if now - last > 0.2:
                         last = now
                         store.update_session(session, faults_run=ran, wall_s=now - t0,
                                              stats=_stats(rates, ran, now - t0, threads, o))
-                        if bar is not None:
-                            bar.set_postfix({k: counts[k] for k in ("sdc", "due")})
     except BaseException as exc:  # interrupted, or a worker failed: the session stays open
         wall = time.perf_counter() - t0
         store.update_session(session, faults_run=ran, wall_s=wall,
                              stats=_stats(rates, ran, wall, threads, o))
-        if bar is not None:
-            bar.close()
         if isinstance(exc, KeyboardInterrupt):
             print(f"orbnode campaign: {ran} results of this session saved in {o.db}; "
                   "continue with --resume", file=sys.stderr)
@@ -431,8 +428,6 @@ def execute(store: CampaignStore, engine, o: Options, cfg: dict) -> dict:  # noq
     wall = time.perf_counter() - t0
     stats = _stats(rates, ran, wall, threads, o)
     store.update_session(session, faults_run=ran, wall_s=wall, stats=stats, finished=True)
-    if bar is not None:
-        bar.close()
     return {"id": session, "executor": o.executor, "workers": o.workers, "threads": o.threads,
             "reuse": reuse,
             "faults_run": ran, "wall_s": wall, "resumed": o.resume, **stats}
