@@ -51,9 +51,6 @@ def retry_s_for_baud(baud: int) -> float:
     return 1.0 + 2000 * 10 / baud
 
 
-hk_timeout_for_baud = retry_s_for_baud  # its former name, for callers written before
-
-
 TICK_FINAL = 0xFFFFFFFF   # the tick a shutdown's final report answers
 TICK_STORED = 0xFFFFFFFE  # housekeeping the node took itself while out of contact
 SEQ_MODULO = 16384        # CCSDS packet sequence count: 14 bits

@@ -179,7 +179,7 @@ def _fly(board: EmulatedBoard, emu: BoardEmulation, manifest: dict, emulator: st
     ``step_s``: wall seconds of the steps so far; the selftest and the flight are added.
     """
     from firmware_stubs.envelope import Envelope
-    from firmware_stubs.sim import NodeLost, SimConfig, Simulator, hk_timeout_for_baud
+    from firmware_stubs.sim import NodeLost, SimConfig, Simulator, retry_s_for_baud
     from firmware_stubs.summary import summarise
     from firmware_stubs.timeline import plot_timeline
     from node.auth import SOURCE_SIM, Signer, load_key
@@ -221,7 +221,10 @@ def _fly(board: EmulatedBoard, emu: BoardEmulation, manifest: dict, emulator: st
                     signer=Signer(load_key(out / "tc.key"), SOURCE_SIM))
         sim = Simulator(link, env, db, SimConfig(
             cfg.orbits * env.period_s, cfg.speedup, cfg.tick_wall_s,
-            hk_timeout_s=max(cfg.hk_timeout_s, hk_timeout_for_baud(baud))))
+            # An emulated node answers slowly: re-send a tick only after a quarter of the
+            # silence that declares it lost (a repeat is answered, never re-run).
+            retry_s=max(cfg.hk_timeout_s / 4, retry_s_for_baud(baud)),
+            lost_after_s=cfg.hk_timeout_s))
         try:
             sim.wait_hello(timeout_s=cfg.hello_timeout_s)
         except NodeLost:
