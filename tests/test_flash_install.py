@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import sysconfig
@@ -31,24 +30,13 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from offline import DEAD, OFFLINE
 
 ROOT = Path(__file__).resolve().parent.parent
 SITE = Path(sysconfig.get_paths()["purelib"])
 EDITABLE = ("orbnode", "__editable__", "_distutils_hack", "__pycache__")
 
 
-def _unshare_works() -> bool:
-    if not shutil.which("unshare"):
-        return False
-    try:
-        return subprocess.run(["unshare", "-rn", "true"], capture_output=True,
-                              timeout=10).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-
-
-OFFLINE = ["unshare", "-rn"] if _unshare_works() else []
-DEAD = "http://127.0.0.1:9"  # discard port: any attempt to use the network fails at once
 
 
 def run_offline(cmd: list[str], prefix: Path, cwd: Path, **extra: str):

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -33,27 +32,16 @@ import threading
 from pathlib import Path
 
 import pytest
+from offline import DEAD, OFFLINE
 
 from node.boards import detect_board
 from node.link.pty_transport import VirtualCable
 from orbnode.flash_wheels import expand_platforms
 
 ROOT = Path(__file__).resolve().parent.parent
-DEAD = "http://127.0.0.1:9"  # discard port: any attempt to use the network fails at once
 HOST_ONLY = ("matplotlib", "scipy", "sgp4", "tqdm", "pillow", "fonttools", "contourpy")
 
 
-def _unshare_works() -> bool:
-    if not shutil.which("unshare"):
-        return False
-    try:
-        return subprocess.run(["unshare", "-rn", "true"], capture_output=True,
-                              timeout=10).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-
-
-OFFLINE = ["unshare", "-rn"] if _unshare_works() else []
 
 
 def offline_env(home: Path, **extra: str) -> dict[str, str]:
