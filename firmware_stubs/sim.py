@@ -376,7 +376,20 @@ class Simulator:
             final = self._take_answer(TICK_FINAL)
             # Upsets applied on the last tick show only in this final report.
             self.db.set_meta("final_counters", {k: final[k] for k in FINAL_COUNTERS})
+            self._drain()
         self._save_counters()
+
+    def _drain(self, quiet_s: float = 0.25, limit_s: float = 3.0) -> None:
+        """Keep archiving until the line has been quiet for ``quiet_s``: events the node
+        sent with or after its final report may still be on the way (a slow line, a
+        frame split over many reads)."""
+        deadline = time.monotonic() + limit_s
+        while time.monotonic() < deadline and not self._stop:
+            stats = self.link.stats
+            seen = (stats.packets_in, stats.packets_bad, stats.frames_bad)
+            self.wait_until(lambda: False, quiet_s)
+            if (stats.packets_in, stats.packets_bad, stats.frames_bad) == seen:
+                return
 
     def _record(self, tick: int, now: float, wall_dt: float, dt_s: float, state, hk: dict,
                 prev: dict) -> None:
