@@ -391,7 +391,6 @@ def execute(store: CampaignStore, engine, o: Options, cfg: dict) -> dict:  # noq
                     mitigations=tuple(store.mitigations),
                     tolerance=Tolerance.parse(cfg.get("tolerance")),
                     threads=threads, shortcuts=o.shortcuts, batch=o.batch)
-    engine.set_threads(threads)  # worker 0 runs on the campaign process's engine
     planned, done = store.planned(), store.done()
     remaining = planned - done
     rates, counts = Rates(), Counter()
