@@ -304,21 +304,28 @@ def test_replay_after_a_node_restart_is_refused(tmp_path):
         shutdown = ln.relay.captured("shutdown")
         assert ln.proc.wait(timeout=30) == 0  # the shutdown stopped it
         ln.start_node()  # as the systemd unit restarts it
+        before = ln.probe()
         for raw in (set_mode, shutdown):
             mark = ln.relay.inject(raw)
             assert ln.report(raw, mark) == "replay"
             assert any("refused: replay" in t for t in ln.events_since(mark))
         hk = ln.probe()
-        assert hk["tc_rejected"] == 2 and PACKETS.enum_name("mode", hk["mode"]) == "SAFE"
+        assert hk["tc_rejected"] == before["tc_rejected"] + 2
+        # the scheduler's own choice, not the replayed set-mode ECO
+        assert PACKETS.enum_name("mode", hk["mode"]) != "ECO"
         completed(ln.tc("ping"))  # alive: the replayed shutdown did not stop it
         ln.proc.kill()  # a crash this time: the state was on disk before each command ran
         ln.proc.wait()
         ln.ticks = 0
+        # After a crash the on-disk marks sit up to `reserve` (2 s) ahead of what was
+        # accepted, so start_node's own first pings may be refused too: count from here.
         ln.start_node()
+        before = ln.probe()
         mark = ln.relay.inject(set_mode)
         assert ln.report(set_mode, mark) == "replay"
         hk = ln.probe()
-        assert hk["tc_rejected"] == 1 and PACKETS.enum_name("mode", hk["mode"]) == "SAFE"
+        assert hk["tc_rejected"] == before["tc_rejected"] + 1
+        assert PACKETS.enum_name("mode", hk["mode"]) != "ECO"
     finally:
         ln.close()
 
