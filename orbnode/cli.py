@@ -41,8 +41,9 @@ class DefaultsFormatter(argparse.HelpFormatter):
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        if (not action.option_strings or action.default in (None, False, argparse.SUPPRESS)
-                or "default" in text):
+        # `is`, not `in`: 0 == False, and a zero default is still a default to show
+        if (not action.option_strings or action.default is None or action.default is False
+                or action.default is argparse.SUPPRESS or "default" in text):
             return text
         return f"{text} (default: %(default)s)".lstrip()
 

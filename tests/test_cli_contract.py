@@ -61,9 +61,15 @@ def test_help_describes_every_option(path, capsys):
     for name in path:
         sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
         parser = sub.choices[name]
+    formatter = parser._get_formatter()
     for action in parser._actions:
         if not isinstance(action, argparse._HelpAction):
             assert action.help, f"{' '.join(path)} {action.option_strings or action.dest}"
+        # every option with a value to default to shows it, zero included
+        if (action.option_strings and action.default is not None and action.default is not False
+                and action.default is not argparse.SUPPRESS and action.nargs != 0):
+            assert "default" in formatter._get_help_string(action), (
+                f"{' '.join(path)} {action.option_strings[-1]} hides its default")
 
 
 def test_tc_help_lists_its_commands(capsys):

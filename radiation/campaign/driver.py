@@ -65,7 +65,6 @@ class Options:
     mitigations: list[str] | None = None
     tolerance: str | None = None
     report: str | None = None
-    threads: int = 1
 
 
 def file_sha256(path: str | Path) -> str:
