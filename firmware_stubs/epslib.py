@@ -42,6 +42,7 @@ from firmware_stubs.constants import (
     STEFAN_BOLTZMANN_W_M2_K4,
     ZERO_C_K,
 )
+from node.scheduler import MODES
 
 ARRAY_POINTING = ("sun-tracking", "1-axis", "body")
 # Face normals of a nadir-pointing spacecraft, in LVLH terms.
@@ -240,11 +241,6 @@ class Battery:
         )
         return 0.5 * (ocv + np.sqrt(disc))
 
-    def delta_energy_j(self, net_power_w: float, dt_s: float) -> float:
-        """Change of stored energy for net power at the battery terminals (module doc)."""
-        if net_power_w > 0:
-            return self.charge_efficiency * net_power_w * dt_s
-        return net_power_w / self.discharge_efficiency * dt_s
 
 
 @dataclass(frozen=True)
@@ -255,7 +251,7 @@ class BusLoads:
     eclipse_heater_w: float = 0.0  # survival heaters on in eclipse
 
     def __post_init__(self) -> None:
-        for key in ("FULL", "ECO", "SAFE"):
+        for key in MODES:
             if key not in self.modes_w:
                 raise ValueError(f"bus loads need a value for power mode {key}")
         if any((not math.isfinite(v)) or v < 0 for v in self.modes_w.values()):

@@ -21,7 +21,7 @@ from firmware_stubs.epslib import Battery, BusLoads, SolarArray
 from firmware_stubs.radenvlib import RadiationEnvironment, RadiationParams
 from firmware_stubs.shieldlib import RangeTable
 from firmware_stubs.thermallib import ThermalModel
-from node.errors import OrbnodeError
+from node.errors import OrbnodeError, message_line
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 RADIATION_FILE = DATA_DIR / "radiation.toml"
@@ -66,7 +66,7 @@ def _read_toml(path: Path, what: str) -> dict:
     except OSError as exc:
         raise OrbnodeError(f"cannot read {what} file {path}: {exc.strerror}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        first = message_line(exc)
         raise OrbnodeError(f"{what} file {path} is not valid TOML: {first}") from None
 
 
@@ -129,7 +129,7 @@ def load_spacecraft(name_or_path: str = DEFAULT_SPACECRAFT) -> Spacecraft:
             shielding_mm_al=shielding,
         )
     except (TypeError, ValueError) as exc:
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        msg = message_line(exc)
         raise OrbnodeError(f"{where}: {msg}") from None
 
 
@@ -147,7 +147,7 @@ def load_device(name: str) -> Device:
     try:
         return Device(name=name, **fields)
     except (TypeError, ValueError) as exc:
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        msg = message_line(exc)
         raise OrbnodeError(f"{DEVICES_FILE}: device {name!r}: {msg}") from None
 
 
@@ -204,5 +204,5 @@ def load_radiation(
             enabled=bool(env.pop("enabled", True)),
         )
     except (TypeError, ValueError) as exc:
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        msg = message_line(exc)
         raise OrbnodeError(f"{path}: environment {name!r}: {msg}") from None

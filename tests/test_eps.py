@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from firmware_stubs.constants import SOLAR_CONSTANT_W_M2
 from firmware_stubs.eclipselib import eclipse_fraction
 from firmware_stubs.envelope import Envelope, summarize
-from firmware_stubs.epslib import Battery, BusLoads, SolarArray, lvlh_sun_cosines
+from firmware_stubs.epslib import Battery, BusLoads, SolarArray, battery_step, lvlh_sun_cosines
 from firmware_stubs.profiles import DATA_DIR, load_spacecraft
 from firmware_stubs.sunlib import sun_distance_au
 from node.errors import OrbnodeError
@@ -98,8 +98,14 @@ def test_battery_voltage_capacity_and_fade():
         float(bat.open_circuit_v(0.8)) - 20.0 / vl * bat.internal_resistance_ohm
     )
     assert float(bat.voltage_v(0.8, -20.0)) > float(bat.open_circuit_v(0.8))
-    assert bat.delta_energy_j(10.0, 2.0) == pytest.approx(0.95 * 20.0)
-    assert bat.delta_energy_j(-10.0, 2.0) == pytest.approx(-20.0 / 0.95)
+    # the step the envelope runs: charge stored at eta_c, discharge drawn at 1/eta_d
+    half = 0.5 * bat.capacity_j
+    e_up = battery_step(half, 10.0, 2.0, bat.charge_efficiency, 1 / bat.discharge_efficiency,
+                        bat.capacity_j, 1e9, 0.0)[0]
+    e_down = battery_step(half, -10.0, 2.0, bat.charge_efficiency,
+                          1 / bat.discharge_efficiency, bat.capacity_j, 1e9, 0.0)[0]
+    assert e_up - half == pytest.approx(0.95 * 20.0)
+    assert e_down - half == pytest.approx(-20.0 / 0.95)
     for bad in (
         {"capacity_wh": -1},
         {"capacity_wh": 10, "depth_of_discharge": 1.5},

@@ -26,7 +26,7 @@ try:  # Python >= 3.11
 except ModuleNotFoundError:  # pragma: no cover - Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
-from node.errors import OrbnodeError
+from node.errors import OrbnodeError, message_line
 from node.scheduler import MODES
 
 BOARD_DIR = Path(__file__).resolve().parent
@@ -198,7 +198,7 @@ def load_board(name_or_path: str) -> BoardProfile:
     except OSError as exc:
         raise OrbnodeError(f"cannot read board profile {path}: {exc.strerror}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        first = message_line(exc)
         raise OrbnodeError(f"board profile {path} is not valid TOML: {first}") from None
     return _parse(data, str(path))
 

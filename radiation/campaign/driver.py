@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from node.errors import OrbnodeError
+from node.manifest import sha256_file
 from radiation import bits as bitops
 from radiation.campaign import plan as planning
 from radiation.campaign.executors import executor_class, open_executor
@@ -65,14 +66,6 @@ class Options:
     mitigations: list[str] | None = None
     tolerance: str | None = None
     report: str | None = None
-
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def array_sha256(arr: np.ndarray) -> str:
@@ -199,7 +192,7 @@ def start(o: Options) -> tuple[CampaignStore, object, object]:
               f"an exhaustive campaign of {sum(alloc)} faults", file=sys.stderr)
     faults = planning.make_plan(strata, alloc, seed=seed, kind=kind, span=span, samples=samples)
     config = {
-        "model": model, "model_sha256": file_sha256(model), "target": target, "level": level,
+        "model": model, "model_sha256": sha256_file(model), "target": target, "level": level,
         "fault": kind, "span": span, "faults": o.faults, "seed": seed,
         "stratum": o.stratum or "none", "tensors": o.tensors, "bits": o.bits, "field": o.field,
         "samples": samples, "input": str(Path(o.input).resolve()) if o.input else None,
@@ -271,7 +264,7 @@ def resume(o: Options) -> tuple[CampaignStore, object, object]:
     model = str(Path(o.model).resolve()) if o.model else cfg["model"]
     if not Path(model).is_file():
         raise OrbnodeError(f"model file not found: {model}")
-    if file_sha256(model) != cfg["model_sha256"]:
+    if sha256_file(model) != cfg["model_sha256"]:
         raise OrbnodeError(f"{o.db} belongs to another model (sha256 "
                            f"{cfg['model_sha256'][:12]}…, not {Path(model).name}); nothing changed")
     shape = tuple(cfg["input_shape"]) if cfg.get("input_shape") else None
