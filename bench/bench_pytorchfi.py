@@ -176,6 +176,8 @@ def test_orbnode_vs_pytorchfi(benchmark, capsys, tmp_path):
             ratio_vs_two_processes=result["faults_per_s"] / two_procs,
             target_ratio=TARGET_RATIO)
     benchmark.extra_info.update(info)
+    if quick:
+        return  # inside `make test`: silent; `make bench` reports
     with capsys.disabled():
         i = info
         print(f"\n[orbnode vs PyTorchFI] cnn3, {faults} weight faults, 2 workers x "
