@@ -25,7 +25,8 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 from firmware_stubs.telemetry_db import TelemetryDB
 from firmware_stubs.watchdog import BusWatchdog
@@ -110,25 +111,36 @@ class Simulator:
         self._recorded_up_to = -1
         self._hellos = 0
         self._pongs = 0
-        self._tick_values: dict = {}  # the last env tick sent, for a retry
+        self._tick_payload: Any = None  # the last env tick sent, for a retry
         self._last_hk_wall = time.monotonic()
         self._expect_seq: int | None = None
         self._base = dict.fromkeys(CUMULATIVE, 0)  # counters of earlier node power cycles
-        self._last_raw: dict | None = None         # last report of this power cycle
-        self._stored_prev: dict | None = None      # newest stored report, continued
+        self._last_raw: Any = None     # last hk_node payload of this power cycle
+        self._stored_prev: Any = None  # newest stored report, continued
         self._line_ok = True
 
     def stop(self) -> None:
+        """End the run at the next tick (safe from a signal handler)."""
         self._stop = True
+
+    @property
+    def stopping(self) -> bool:
+        """Whether :meth:`stop` was called."""
+        return self._stop
 
     def _now(self) -> float:
         return time.monotonic() - self.t_wall0
 
     # -- sending ------------------------------------------------------------------
-    def _send(self, name: str, values: dict | None = None) -> bool:
+    def _payload(self, name: str, **fields: Any) -> Any:
+        """Packet ``name``'s generated payload class, constructed: a misspelt or missing
+        field raises PacketError here, before anything is built or sent."""
+        return self.link.packets.payload_type(name)(**fields)
+
+    def _send(self, name: str, payload: Any = None) -> bool:
         """Send; a line that is down is noted (the retry logic resends), never fatal."""
         try:
-            self.link.send(name, values)
+            self.link.send(name, payload)
         except LinkClosed as exc:
             self._line_down(exc)
             return False
@@ -141,16 +153,16 @@ class Simulator:
             self._host_event(HOST_EVENT_LINE, f"line down: {exc}")
 
     def _send_tick(self, tick: int, state, dt_s: float) -> None:
-        self._tick_values = {
-            "tick": tick, "t_s": state.t_s, "dt_s": dt_s,
-            "illumination": state.illumination, "soc": state.soc,
-            "soc_floor": state.soc_floor, "temp_c": state.temp_c,
-            "load_shed": int(state.load_shed), "in_saa": int(state.in_saa),
-            "upset_rate_per_bit_day": state.upset_rate_per_bit_day,
-            "multi_bit_share": self.env.radiation.multi_bit_share,
-            "upset_acceleration": self.config.upset_acceleration,
-        }
-        self._send("env_tick", self._tick_values)
+        self._tick_payload = self._payload(
+            "env_tick", tick=tick, t_s=state.t_s, dt_s=dt_s,
+            illumination=state.illumination, soc=state.soc,
+            soc_floor=state.soc_floor, temp_c=state.temp_c,
+            load_shed=int(state.load_shed), in_saa=int(state.in_saa),
+            upset_rate_per_bit_day=state.upset_rate_per_bit_day,
+            multi_bit_share=self.env.radiation.multi_bit_share,
+            upset_acceleration=self.config.upset_acceleration,
+        )
+        self._send("env_tick", self._tick_payload)
 
     # -- receiving ------------------------------------------------------------------
     def _pump(self, timeout_s: float) -> None:
@@ -192,13 +204,13 @@ class Simulator:
 
     def _on_hk(self, pkt: Packet) -> None:
         self._last_hk_wall = time.monotonic()
-        self._last_raw = pkt.values
-        tick = pkt.values["tick"]
+        self._last_raw = pkt.payload
+        tick = pkt.payload.tick
         if tick == TICK_STORED:
             self.counters.stored_hk += 1
-            values = self._continued(pkt.values)
-            self._stored_prev = values
-            self.db.add_stored_hk(self._now(), values)
+            hk = self._continued(pkt.payload)
+            self._stored_prev = hk
+            self.db.add_stored_hk(self._now(), asdict(hk))
             self._save_counters()
         elif tick <= self._recorded_up_to or tick in self._answers:
             self.counters.duplicates += 1
@@ -206,15 +218,17 @@ class Simulator:
         else:
             self._answers[tick] = pkt
 
-    def _continued(self, values: dict) -> dict:
-        """The node's counters carried on across power cycles."""
-        return {**values, **{k: values[k] + self._base[k] for k in CUMULATIVE}}
+    def _continued(self, hk: Any) -> Any:
+        """The hk_node payload with the node's counters carried on across power cycles
+        (a host-side record: not range-checked, never sent)."""
+        return replace(hk, **{k: getattr(hk, k) + self._base[k] for k in CUMULATIVE})
 
     def _on_event(self, pkt: Packet) -> None:
-        text = pkt.values["text"]
+        ev = pkt.payload
+        text = ev.text
         t_s = self.env.state().t_s if self.env is not None else 0.0  # None: before set-up
-        self.db.add_event(self._now(), t_s, pkt.values["event_id"], text)
-        if pkt.values["event_id"] == EVENT_HELLO:  # hello: key=value;key=value
+        self.db.add_event(self._now(), t_s, ev.event_id, text)
+        if ev.event_id == EVENT_HELLO:  # hello: key=value;key=value
             self.hello = dict(kv.split("=", 1) for kv in text.split(";") if "=" in kv)
             self._hellos += 1
 
@@ -234,7 +248,7 @@ class Simulator:
         deadline = time.monotonic() + timeout_s
         seen = self._hellos
         while time.monotonic() < deadline and not self._stop:
-            self._send("ping")
+            self._send("ping", self._payload("ping"))
             if self.wait_until(lambda: self._hellos > seen,
                                min(1.0, max(deadline - time.monotonic(), 0.0))):
                 self._archive_hello()
@@ -261,16 +275,16 @@ class Simulator:
         self.counters.frames_bad_host = self.link.stats.frames_bad + self.link.stats.packets_bad
         self.db.set_meta("host_counters", asdict(self.counters))
 
-    def _take_answer(self, tick: int) -> dict:
+    def _take_answer(self, tick: int) -> Any:
         """The report for ``tick``, counters continued; older ones queued are late."""
         pkt = self._answers.pop(tick)
         for stale in [k for k in self._answers if k < tick]:
             del self._answers[stale]
         if tick != TICK_FINAL:
             self._recorded_up_to = tick
-        return self._continued(pkt.values)
+        return self._continued(pkt.payload)
 
-    def _hk(self, tick: int) -> dict:
+    def _hk(self, tick: int) -> Any:
         """Wait for the report on ``tick``, sending the tick again while none comes."""
         cfg = self.config
         while not self.wait_until(lambda: tick in self._answers, cfg.retry_s):
@@ -285,7 +299,7 @@ class Simulator:
             self.counters.retries += 1
             self._host_event(HOST_EVENT_RETRY, f"tick {tick}: no report within "
                              f"{cfg.retry_s:.1f} s, sent again")
-            self._send("env_tick", self._tick_values)
+            self._send("env_tick", self._tick_payload)
         return self._take_answer(tick)
 
     def _power_cycle(self, reason: str) -> None:
@@ -302,7 +316,7 @@ class Simulator:
         self._save_counters()
         if self._last_raw is not None:
             for k in CUMULATIVE:
-                self._base[k] += self._last_raw[k]
+                self._base[k] += getattr(self._last_raw, k)
             self._last_raw = None
         self._expect_seq = None  # a fresh node counts its packets from zero
         try:
@@ -337,11 +351,11 @@ class Simulator:
                 self._send_tick(tick, state, dt_s)
                 hk = self._hk(tick)
                 stored = self._stored_prev
-                if stored is not None and stored["node_wall_s"] < hk["node_wall_s"]:
+                if stored is not None and stored.node_wall_s < hk.node_wall_s:
                     # Reports stored while out of contact hold the intervals before this
                     # one: this row covers only the time since the newest of them. (A
                     # report taken before them -- a repeated tick's -- waits for the next.)
-                    if stored["node_wall_s"] > prev["node_wall_s"]:
+                    if stored.node_wall_s > prev.node_wall_s:
                         prev = stored
                     self._stored_prev = None
                 # A retried tick may have taken much longer than planned: the interval
@@ -350,13 +364,13 @@ class Simulator:
                 if done - now > cfg.retry_s:
                     last_wall = done
                 # Integrate the interval that just ended with the power reported for it.
-                mode = self.link.packets.enum_name("mode", hk["mode"])
-                state = self.env.step(dt_s, hk["power_w"], mode=mode)
+                mode = self.link.packets.enum_name("mode", hk.mode)
+                state = self.env.step(dt_s, hk.power_w, mode=mode)
                 if not thermal_settled and mode != "SAFE":
                     # The thermal start needs the power the node really draws in its
                     # working mode: its first such report (within the run's first minute).
                     thermal_settled = True
-                    if self.env.restart_thermal(hk["power_w"], mode):
+                    if self.env.restart_thermal(hk.power_w, mode):
                         state = self.env.state()
                         self.db.set_meta("thermal_start", self.env.thermal_start)
                 self._record(tick, now, wall_dt, dt_s, state, hk, prev)
@@ -370,12 +384,12 @@ class Simulator:
 
     def shutdown(self, timeout_s: float = 5.0) -> None:
         """Ask the node to stop; its final report and events are still archived."""
-        if not self._send("shutdown", {"tick": TICK_FINAL}):
+        if not self._send("shutdown", self._payload("shutdown", tick=TICK_FINAL)):
             return
         if self.wait_until(lambda: TICK_FINAL in self._answers, timeout_s):
             final = self._take_answer(TICK_FINAL)
             # Upsets applied on the last tick show only in this final report.
-            self.db.set_meta("final_counters", {k: final[k] for k in FINAL_COUNTERS})
+            self.db.set_meta("final_counters", {k: getattr(final, k) for k in FINAL_COUNTERS})
             self._drain()
         self._save_counters()
 
@@ -391,33 +405,33 @@ class Simulator:
             if (stats.packets_in, stats.packets_bad, stats.frames_bad) == seen:
                 return
 
-    def _record(self, tick: int, now: float, wall_dt: float, dt_s: float, state, hk: dict,
-                prev: dict) -> None:
-        d_inf = hk["inferences"] - prev["inferences"]
-        d_wall = hk["node_wall_s"] - prev["node_wall_s"]
+    def _record(self, tick: int, now: float, wall_dt: float, dt_s: float, state, hk: Any,
+                prev: Any) -> None:
+        d_inf = hk.inferences - prev.inferences
+        d_wall = hk.node_wall_s - prev.node_wall_s
         row = {
             "tick": tick, "wall_s": now - self.t_wall0, "t_s": state.t_s, "dt_s": dt_s,
             "wall_dt_s": wall_dt,
             "illumination": state.illumination, "in_eclipse": int(state.in_eclipse),
-            "solar_power_w": state.solar_power_w, "node_power_w": hk["power_w"],
+            "solar_power_w": state.solar_power_w, "node_power_w": hk.power_w,
             "node_power_drawn_w": state.node_power_drawn_w,
             "bus_power_w": state.bus_power_w, "battery_energy_j": state.battery_energy_j,
             "soc": state.soc, "soc_floor": state.soc_floor, "load_shed": int(state.load_shed),
             "temp_c": state.temp_c, "latitude_deg": state.latitude_deg,
             "longitude_deg": state.longitude_deg, "in_saa": int(state.in_saa),
             "upset_rate_per_bit_day": state.upset_rate_per_bit_day,
-            "mode": self.link.packets.enum_name("mode", hk["mode"]),
-            "threads": hk["threads"], "duty": hk["duty"],
-            "inferences": hk["inferences"], "inferences_delta": d_inf,
+            "mode": self.link.packets.enum_name("mode", hk.mode),
+            "threads": hk.threads, "duty": hk.duty,
+            "inferences": hk.inferences, "inferences_delta": d_inf,
             "node_wall_dt_s": d_wall,
             "throughput_per_s": d_inf / d_wall if d_wall > 0 else 0.0,
-            "correct": hk["correct"],
-            "power_source": self.link.packets.enum_name("power_source", hk["power_source"]),
-            "cpu_util": hk["cpu_util"], "frames_bad": hk["frames_bad"],
-            "tc_rejected": hk["tc_rejected"], "upsets": hk["upsets"],
-            "scrub_repairs": hk["scrub_repairs"], "scrub_detected": hk["scrub_detected"],
-            "tc_repeated": hk["tc_repeated"], "stored": hk["stored"],
-            "store_overflow": hk["store_overflow"],
+            "correct": hk.correct,
+            "power_source": self.link.packets.enum_name("power_source", hk.power_source),
+            "cpu_util": hk.cpu_util, "frames_bad": hk.frames_bad,
+            "tc_rejected": hk.tc_rejected, "upsets": hk.upsets,
+            "scrub_repairs": hk.scrub_repairs, "scrub_detected": hk.scrub_detected,
+            "tc_repeated": hk.tc_repeated, "stored": hk.stored,
+            "store_overflow": hk.store_overflow,
         }
         self.db.add_hk(row)
         if self.on_tick is not None:

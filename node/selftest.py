@@ -17,6 +17,7 @@ as a failed check in the report instead of a traceback.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import json
 import math
@@ -285,21 +286,26 @@ class SelfTest:
         from node.link.framing import FrameDecoder, encode_frame
         from node.packets import PACKETS
 
-        hk = {name: 0 for name in PACKETS.defs["hk_node"].field_names}
-        hk.update(tick=7, mode=PACKETS.enums["mode"]["ECO"], threads=1, duty=0.5,
-                  inferences=123456789, power_w=3.25)
-        sent = [("ping", {}), ("hk_node", hk), ("event", {"event_id": 42, "text": "selftest"})]
+        P = PACKETS.payload_type
+        zeros = dict.fromkeys(PACKETS.defs["hk_node"].field_names, 0)  # counters not exercised
+        hk = P("hk_node")(**{**zeros, "tick": 7, "mode": PACKETS.enums["mode"]["ECO"],
+                             "threads": 1, "duty": 0.5, "inferences": 123456789,
+                             "power_w": 3.25})
+        sent = [("ping", P("ping")()), ("hk_node", hk),
+                ("event", P("event")(event_id=42, text="selftest"))]
         stream = b"\x00\x13\x37junk\x00"  # line noise: one bad frame, then back in sync
-        for i, (name, values) in enumerate(sent):
-            stream += encode_frame(PACKETS.build(name, values, seq_count=i))
+        for i, (name, payload) in enumerate(sent):
+            stream += encode_frame(PACKETS.build(name, payload, seq_count=i))
         decoder = FrameDecoder()
         got = [PACKETS.parse(p) for p in decoder.feed(stream)]
         names = [p.name for p in got]
         if names != [n for n, _ in sent]:
             return False, f"sent {[n for n, _ in sent]}, decoded {names}"
-        for (name, values), pkt in zip(sent, got, strict=True):
-            for key, value in values.items():
-                back = pkt.values[key]
+        for (name, payload), pkt in zip(sent, got, strict=True):
+            if type(pkt.payload) is not type(payload):
+                return False, f"{name}: decoded a {type(pkt.payload).__name__}"
+            for f in dataclasses.fields(payload):
+                key, value, back = f.name, getattr(payload, f.name), getattr(pkt.payload, f.name)
                 if (isinstance(value, float) and not math.isclose(back, value, rel_tol=1e-6)) \
                         or (not isinstance(value, float) and back != value):
                     return False, f"{name}.{key}: sent {value!r}, decoded {back!r}"
@@ -312,7 +318,8 @@ class SelfTest:
 
         key = load_key(self.args.key_file)
         signer, verifier = Signer(key, SOURCE_GROUND), Verifier(key)
-        pkt = PACKETS.parse(PACKETS.build("ping", {}, signer=signer))
+        pkt = PACKETS.parse(PACKETS.build("ping", PACKETS.payload_type("ping")(),
+                                          signer=signer))
         args = (pkt.apid, pkt.service, pkt.subtype, pkt.source_id, pkt.data, pkt.trailer)
         first, replay = verifier.check(*args), verifier.check(*args)
         forged = Verifier(bytes(len(key))).check(*args)
@@ -332,11 +339,11 @@ class SelfTest:
         board = None
         try:
             board = Link(SerialTransport(pair.slave_path, self.args.baud))
-            host.send("ping")
+            host.send("ping", host.packets.payload_type("ping")())
             got = _receive(board, "ping")
             if got is None:
                 return False, f"ping sent by the host never reached pyserial on {pair.slave_path}"
-            board.send("pong")
+            board.send("pong", board.packets.payload_type("pong")())
             if _receive(host, "pong") is None:
                 return False, f"pong sent through pyserial on {pair.slave_path} never came back"
             return True, (f"ping/pong over {pair.slave_path} (pyserial) <-> pty master, "

@@ -34,6 +34,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from typing import Any
 
 from node.auth import ReportSigner
 from node.errors import OrbnodeError
@@ -100,13 +101,18 @@ class NodeService:
         self._lost_at = self.t0
         self._last_stored_hk = self.t0
         self.tc_repeated = 0
-        self._answered: tuple[int, dict] | None = None  # last tick and the report for it
+        self._answered: tuple[int, Any] | None = None  # last tick and its hk_node payload
         self.say = say or log.info  # what the node is doing, for its operator's log
         self.stopped_because = ""
 
     # -- telemetry out: live, or into the store -----------------------------------
-    def _tm(self, name: str, values=None, signer=None) -> None:
-        raw = self.link.build(name, values, signer=signer)
+    def _payload(self, name: str, **fields: Any) -> Any:
+        """Packet ``name``'s generated payload class, constructed: a misspelt or missing
+        field raises PacketError here, before anything is built or sent."""
+        return self.link.packets.payload_type(name)(**fields)
+
+    def _tm(self, name: str, payload: Any = None, signer=None) -> None:
+        raw = self.link.build(name, payload, signer=signer)
         if self.in_contact:
             try:
                 self.link.send_raw(raw)
@@ -155,7 +161,7 @@ class NodeService:
 
     # -- helpers ----------------------------------------------------------------
     def _event(self, event_id: int, text: str) -> None:
-        self._tm("event", {"event_id": event_id, "text": text})
+        self._tm("event", self._payload("event", event_id=event_id, text=text))
 
     def _shed(self, shed: bool) -> None:
         """While the EPS has cut the node's supply, no work can be done: park the jobs."""
@@ -186,33 +192,34 @@ class NodeService:
         self._event(EVENT_MODE, f"mode {self.mode}->{mode}{why}")
         self.mode = mode
 
-    def _housekeeping(self, tick: int) -> dict:
+    def _housekeeping(self, tick: int) -> Any:
         c = self.jobs.counters()
         power_w = self.power.read_power_w()
         spec = self.board.modes[self.mode]
         r = self.radiation
-        values = {
-            "tick": tick,
-            "mode": self._enums["mode"][self.mode],
-            "threads": self.jobs.engine.threads * self.jobs.workers,
-            "duty": spec.duty,
-            "inferences": c.inferences,
-            "correct": c.correct,
-            "node_wall_s": time.monotonic() - self.t0,
-            "power_w": power_w,
-            "power_source": self._enums["power_source"][self.power.kind],
-            "cpu_util": self.cpu.read(),
-            "frames_bad": self.link.stats.frames_bad + self.link.stats.packets_bad,
-            "tc_rejected": self.tc_rejected,
-            "upsets": r.upsets,
-            "scrub_repairs": r.scrub_repairs,
-            "scrub_detected": r.scrub_detected,
-            "tc_repeated": self.tc_repeated,
-            "stored": self.store.stored,
-            "store_overflow": self.store.overflow,
-        }
-        self._tm("hk_node", values)
-        return values
+        hk = self._payload(
+            "hk_node",
+            tick=tick,
+            mode=self._enums["mode"][self.mode],
+            threads=self.jobs.engine.threads * self.jobs.workers,
+            duty=spec.duty,
+            inferences=c.inferences,
+            correct=c.correct,
+            node_wall_s=time.monotonic() - self.t0,
+            power_w=power_w,
+            power_source=self._enums["power_source"][self.power.kind],
+            cpu_util=self.cpu.read(),
+            frames_bad=self.link.stats.frames_bad + self.link.stats.packets_bad,
+            tc_rejected=self.tc_rejected,
+            upsets=r.upsets,
+            scrub_repairs=r.scrub_repairs,
+            scrub_detected=r.scrub_detected,
+            tc_repeated=self.tc_repeated,
+            stored=self.store.stored,
+            store_overflow=self.store.overflow,
+        )
+        self._tm("hk_node", hk)
+        return hk
 
     def _radiate(self, dt_s: float, rate_per_bit_day: float, mbu_share: float) -> None:
         r = self.radiation
@@ -245,10 +252,12 @@ class NodeService:
         # Signed under the node's key and bound to this command's trailer (node.auth).
         signer = ReportSigner(self.verifier.key, pkt.trailer) if self.verifier else None
         if failure is None:
-            self._tm(subtype_ok, {"request_id": pkt.request_id}, signer=signer)
+            self._tm(subtype_ok, self._payload(subtype_ok, request_id=pkt.request_id),
+                     signer=signer)
         else:
-            self._tm(subtype_fail, {"request_id": pkt.request_id,
-                                    "code": self._enums["failure"][failure]}, signer=signer)
+            self._tm(subtype_fail, self._payload(subtype_fail, request_id=pkt.request_id,
+                                                 code=self._enums["failure"][failure]),
+                     signer=signer)
 
     def _refused(self, pkt: Packet, reason: str, detail: str) -> None:
         """Count and report a command that was refused or failed; nothing else changes."""
@@ -263,6 +272,7 @@ class NodeService:
     def _argument_problems(self, pkt: Packet) -> list[str]:
         """Arguments outside their declared ranges (node.packets), and combinations the
         node cannot carry out."""
+        # The range check goes over every field by name, so it takes the dict form.
         problems = self.link.packets.defs[pkt.name].problems(pkt.values)
         process = self.radiation.process
         if not problems and pkt.name == "env_tick" and process is not None:
@@ -297,38 +307,38 @@ class NodeService:
 
     def _execute(self, pkt: Packet) -> str | None:
         """Carry out an accepted command; a failure code name if it could not be."""
-        v = pkt.values
+        v = pkt.payload  # the packet's generated class: EnvTick, Shutdown, SetMode, ...
         if pkt.name == "env_tick":
             self.last_tick_wall = time.monotonic()
-            if self._answered is not None and self._answered[0] == v["tick"]:
+            if self._answered is not None and self._answered[0] == v.tick:
                 # The bus did not get our report: send it again; the interval ran once.
                 self.tc_repeated += 1
-                self.say(f"tick {v['tick']} repeated by the bus: report sent again")
+                self.say(f"tick {v.tick} repeated by the bus: report sent again")
                 self._tm("hk_node", self._answered[1])
                 return None
-            d = self.scheduler.update(illumination=v["illumination"], soc=v["soc"],
-                                      soc_floor=v["soc_floor"], temp_c=v["temp_c"],
-                                      load_shed=bool(v["load_shed"]))
+            d = self.scheduler.update(illumination=v.illumination, soc=v.soc,
+                                      soc_floor=v.soc_floor, temp_c=v.temp_c,
+                                      load_shed=bool(v.load_shed))
             # Report the interval that just ended (its mode, power, counters) before
             # the new decision takes effect for the next one.
-            self._answered = (v["tick"], self._housekeeping(v["tick"]))
-            if self.override is not None and not v["load_shed"]:
+            self._answered = (v.tick, self._housekeeping(v.tick))
+            if self.override is not None and not v.load_shed:
                 self._apply_mode(self.override, ("operator",))
             else:
                 self._apply_mode(d.mode, d.reasons)
-            self._shed(bool(v["load_shed"]))
-            self._radiate(v["dt_s"], v["upset_rate_per_bit_day"] * v["upset_acceleration"],
-                          v["multi_bit_share"])
+            self._shed(bool(v.load_shed))
+            self._radiate(v.dt_s, v.upset_rate_per_bit_day * v.upset_acceleration,
+                          v.multi_bit_share)
         elif pkt.name == "shutdown":
             self.stopped_because = "shutdown telecommand"
             self._answered = None
-            self._housekeeping(v["tick"])
+            self._housekeeping(v.tick)
             self.running = False
         elif pkt.name == "ping":
-            self._tm("pong")
+            self._tm("pong", self._payload("pong"))
             self._hello()  # a bus that connected late learns who we are
         elif pkt.name == "set_mode":
-            name = self.link.packets.enum_name("set_mode", v["mode"])  # range-checked
+            name = self.link.packets.enum_name("set_mode", v.mode)  # range-checked
             self.override = None if name == "auto" else name
             self.say(f"operator set mode {name}")
             if self.override is not None:

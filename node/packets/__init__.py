@@ -8,8 +8,11 @@ carry their function id as the first app-data byte and housekeeping reports
 service/subtype pair.
 
 Each packet kind also gets a frozen dataclass generated from its fields
-(``PACKETS.defs["env_tick"].payload_type``, a decoded packet's ``pkt.payload``),
-so both ends handle typed payloads rather than loose dicts.
+(``PACKETS.payload_type("env_tick")``, a decoded packet's ``pkt.payload``), so
+both ends handle typed payloads rather than loose dicts: a sender constructs the
+class (an unknown or missing field raises :class:`PayloadFieldError`, a
+:class:`PacketError`, right there) and :meth:`PacketSet.build` takes the object;
+a dict is still accepted and checked the same way.
 
 A field may declare what it may hold: ``{min = .., max = ..}`` bounds and
 ``{enum = "name"}`` (one of that enum's values). Floats of a telecommand must be
@@ -23,6 +26,7 @@ them (:meth:`PacketDef.field_problem`).
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 import struct
 from collections.abc import Mapping
@@ -49,6 +53,12 @@ _FLOAT_CODES = {"f", "d"}
 class PacketError(ValueError):
     """A frame that is not a valid packet of ours (bad CRC, unknown kind, short data),
     or values that cannot be sent as one (unknown, missing or out-of-range field)."""
+
+
+class PayloadFieldError(PacketError, TypeError):
+    """A payload class constructed with an unknown, missing or repeated field: a
+    :class:`PacketError` like the dict check's, and the TypeError a call with wrong
+    arguments raises anywhere else."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +94,32 @@ def _python_type(code: str) -> type:
     return str if code == "text" else float if code in _FLOAT_CODES else int
 
 
+def _checked_init(cls: type, packet: str, names: tuple[str, ...]) -> None:
+    """Make ``cls(...)`` name the packet and the field it got wrong, as a
+    :class:`PayloadFieldError`, so a misspelt or forgotten field fails where the
+    sender builds its payload, in the same terms as a dict's check."""
+    init = cls.__init__
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if len(args) > len(names):
+            raise PayloadFieldError(f"{packet}: {len(args)} positional values for "
+                                    f"{len(names)} field(s)")
+        unknown = sorted(set(kwargs) - set(names))
+        if unknown:
+            raise PayloadFieldError(f"{packet}: unknown field {unknown[0]!r}")
+        twice = [n for n in names[:len(args)] if n in kwargs]
+        if twice:
+            raise PayloadFieldError(f"{packet}: field {twice[0]!r} given twice")
+        missing = [n for n in names[len(args):] if n not in kwargs]
+        if missing:
+            raise PayloadFieldError(f"{packet}: missing field {missing[0]!r}")
+        init(self, *args, **kwargs)
+
+    __init__.__signature__ = inspect.signature(init)  # help() still shows the fields
+    __init__.__doc__ = init.__doc__
+    cls.__init__ = __init__
+
+
 @dataclass(frozen=True)
 class PacketDef:
     """One packet kind: PUS service/subtype, an optional discriminator byte, fields."""
@@ -106,6 +142,7 @@ class PacketDef:
             _camel(self.name), [(n, _python_type(c)) for n, c in self.fields],
             frozen=True, slots=True, namespace={"__doc__": self.description or self.name})
         cls.__module__ = __name__
+        _checked_init(cls, self.name, tuple(self.field_names))
         object.__setattr__(self, "payload_type", cls)
 
     @property
