@@ -23,6 +23,9 @@ Secular J2 drift of the node for a circular orbit (Vallado eq. 9-41)::
 A sun-synchronous orbit sets dOmega/dt = 360 deg per tropical year, which fixes
 cos i (Vallado eq. 11-14). The in-plane J2 terms (a 0.1 % change of the nodal
 period) are ignored so that ``period_s`` stays the Keplerian period.
+Its node is placed by the local solar time at which it is crossed (LTAN), from the
+Sun's right ascension alpha_sun: Omega = alpha_sun + 15 deg/h (LTAN - 12 h)
+(:func:`raan_deg_from_ltan_h`).
 
 Greenwich mean sidereal time: IAU-82 (Vallado eq. 3-47), the same expression as
 ``sgp4.propagation.gstime``; UT1 is taken equal to UTC (< 0.9 s error).
@@ -152,6 +155,26 @@ def sun_synchronous_inclination_deg(altitude_km: float) -> float:
         raise OrbnodeError(f"no sun-synchronous orbit exists at {alt:g} km")
     return math.degrees(math.acos(cos_i))
 
+
+
+def raan_deg_from_ltan_h(ltan_h: float, sun_right_ascension_deg: float) -> float:
+    """RAAN, degrees in [0, 360), of the orbit whose ascending node is crossed at local
+    solar time ``ltan_h`` (hours), given the Sun's right ascension (degrees).
+
+    Local apparent solar time at a place is 12 h plus the hour angle of the true Sun
+    there, at 15 deg per hour (Vallado 4th ed., ch. 3, solar time). At the ascending
+    node the Sun's hour angle is the node's right ascension minus the Sun's, so::
+
+        LTAN  = 12 h + (Omega - alpha_sun) / (15 deg/h)
+        Omega = alpha_sun + 15 deg/h * (LTAN - 12 h)      (mod 360 deg)
+
+    06:00 and 18:00 are the dawn-dusk orbits (node 90 deg west or east of the Sun),
+    12:00 the noon-midnight one. With alpha_sun of the true Sun
+    (:func:`firmware_stubs.sunlib.sun_right_ascension_deg` at the epoch) the LTAN is
+    apparent solar time; a mission quoting mean solar time differs by the equation of
+    time (at most about 16 min, i.e. 4 deg of RAAN).
+    """
+    return (sun_right_ascension_deg + 15.0 * (ltan_h - 12.0)) % 360.0
 
 @dataclass(frozen=True)
 class CircularOrbit:

@@ -1,6 +1,6 @@
 """``orbnode bench``: throughput, latency and energy per model, power mode and execution
 provider, the node's runtime against bare onnxruntime, and the orbit figure — with
-the spread of every figure, written to ``out/bench`` (see :mod:`bench.throughput`)."""
+the spread of every figure, written to ``out/bench`` (see :mod:`bench.suite`)."""
 
 from __future__ import annotations
 
@@ -11,14 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from node.errors import OrbnodeError
 from orbnode.options import positive
-
-# Short names for --provider; any full onnxruntime provider name works too.
-PROVIDER_ALIASES = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider",
-                    "tensorrt": "TensorrtExecutionProvider", "trt": "TensorrtExecutionProvider",
-                    "rocm": "ROCMExecutionProvider", "openvino": "OpenVINOExecutionProvider"}
-DEFAULT_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -58,22 +51,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="do not measure: redraw the table and chart from this file")
     p.add_argument("--json", action="store_true", help="print bench.json instead of the table")
     p.set_defaults(func=cmd_bench)
-
-
-def resolve_providers(names: list[str] | None, available: list[str]) -> list[str]:
-    """Full provider names; one-line error for one unknown or not installed here."""
-    if not names:
-        return [p for p in DEFAULT_PROVIDERS if p in available]
-    out: list[str] = []
-    for raw in names:
-        for name in (n.strip() for n in raw.split(",") if n.strip()):
-            full = PROVIDER_ALIASES.get(name.lower(), name)
-            if full not in available:
-                raise OrbnodeError(f"unknown or unavailable execution provider {name!r}; "
-                                   f"this onnxruntime has {', '.join(available)}")
-            if full not in out:
-                out.append(full)
-    return out
 
 
 def _say(msg: str) -> None:
@@ -120,100 +97,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _measure(args: argparse.Namespace, scratch: Path) -> dict:
-    import onnxruntime as ort
+    from bench.suite import BenchConfig, measure
 
-    from bench import report as rep
-    from bench.runtime import runtime_vs_bare
-    from bench.throughput import Settings, measure_modes
-    from node.boards import detect_board, load_board
-    from node.engine import Engine, parse_shape
-    from node.inputs import load_inputs
-    from node.manifest import sha256_file
-    from node.power import open_power_source
-
-    if args.repetitions < 3:
-        raise OrbnodeError(f"--repetitions {args.repetitions}: at least 3, for a median "
-                           "and a spread")
-    board = load_board(detect_board() if args.board == "auto" else args.board)
-    modes = [m.strip().upper() for m in args.modes.split(",") if m.strip()]
-    bad = [m for m in modes if m not in board.modes]
-    if bad or not modes:
-        raise OrbnodeError(f"unknown power mode(s) {', '.join(bad) or '(none)'}; "
-                           f"board {board.name} has {', '.join(board.modes)}")
-    providers = resolve_providers(args.provider, ort.get_available_providers())
-    power = open_power_source(args.power_source, board)
-    shape = parse_shape(args.input_shape) if args.input_shape else None
-    models = [Path(m) for m in args.model] if args.model else []
-    for m in models:  # before anything is generated or measured
-        if not m.is_file():
-            raise OrbnodeError(f"model file not found: {m}")
-    generated = []
-    if not models:
-        from bench.mobilenet import ensure_model
-
-        models = [ensure_model(scratch)]
-        generated = [models[0].name]
-    settings = Settings(args.duration, args.repetitions, args.warmup, args.power_sample)
-    # Load every model on every provider first: a bad one fails before any measuring.
-    loaded = []
-    for provider in providers:
-        for m in models:
-            engine = Engine(m, threads=1, input_shape=shape, level=args.level,
-                            providers=_providers_for(provider),
-                            verify_liveness=provider == "CPUExecutionProvider")
-            xs, ys = load_inputs(engine, args.input)
-            engine.check_inference(xs[: engine.input_shape[0]])
-            loaded.append((provider, engine, xs, ys))
-    result = rep.new_report({
-        "board": board.name, "level": args.level, "modes": modes, "providers": providers,
-        "models": [m.name for m in models], "generated_models": generated,
-        "model_sha256": {m.name: sha256_file(m) for m in models},
-        "duration_s": settings.duration_s,
-        "repetitions": settings.repetitions, "warmup_s": settings.warmup_s,
-        "power_sample_s": settings.power_sample_s, "power_source": power.describe(),
-        "power_measured": power.measured,
-        "mode_settings": {m: {"threads": board.modes[m].threads,
-                              "workers": board.modes[m].workers, "duty": board.modes[m].duty}
-                          for m in modes},
-        "orbit": {"altitude_km": args.altitude_km, "beta_deg": args.beta_deg,
-                  "orbits": args.orbits},
-    })
-    if not power.measured:
-        result["notes"].append(f"Power is MODELLED ({power.describe()}): board profile idle/"
-                               "load power scaled by this process's CPU use, not a measurement.")
-    for provider, engine, x, y in loaded:
-        points = measure_modes(engine, x, y, board, power, modes, settings, provider=provider,
-                               progress=_say)
-        result["points"] += [p.to_dict() for p in points]
-        if not args.no_bare:
-            _say(f"{engine.model_path.name} {provider}: node runtime against bare onnxruntime")
-            r = runtime_vs_bare(engine, x, y, provider=provider,
-                                repetitions=settings.repetitions,
-                                duration_s=settings.duration_s, warmup_s=settings.warmup_s)
-            result["runtime_vs_bare"].append({"model": engine.model_path.name, **r.to_dict()})
-        _orbit(result, board, points, args, engine.model_path.name, provider)
-    return result
-
-
-def _providers_for(provider: str) -> list[str]:
-    return [provider] if provider == "CPUExecutionProvider" else [provider, "CPUExecutionProvider"]
-
-
-def _orbit(result: dict, board, points, args, model: str, provider: str) -> None:
-    from node.scheduler import MODES
-
-    rates = {p.mode: p.values("inferences_per_s") for p in points}
-    if not all(m in rates for m in MODES):
-        result["notes"].append(f"Orbit figure for {model} needs FULL, ECO and SAFE measured.")
-        return
-    try:
-        from bench.orbit import OrbitSettings, orbit_figure
-
-        fig = orbit_figure(board, rates, OrbitSettings(args.altitude_km, args.beta_deg,
-                                                       args.orbits))
-    except ModuleNotFoundError as exc:  # a board's base install: no orbit propagation
-        result["notes"].append(f"No orbit figure: needs orbnode[host] (no module "
-                               f"{exc.name!r}); `orbnode bench --from bench.json` cannot add "
-                               "it later, run the bench on the host or install the extra.")
-        return
-    result["orbit"].append({"model": model, "provider": provider, **fig.to_dict()})
+    modes = tuple(m.strip().upper() for m in args.modes.split(",") if m.strip())
+    cfg = BenchConfig(models=tuple(args.model or ()), input_shape=args.input_shape,
+                      input=args.input, level=args.level, board=args.board,
+                      power_source=args.power_source, modes=modes,
+                      providers=tuple(args.provider or ()), duration_s=args.duration,
+                      repetitions=args.repetitions, warmup_s=args.warmup,
+                      power_sample_s=args.power_sample, bare=not args.no_bare,
+                      altitude_km=args.altitude_km, beta_deg=args.beta_deg,
+                      orbits=args.orbits)
+    return measure(cfg, scratch, progress=_say)

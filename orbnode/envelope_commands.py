@@ -20,6 +20,7 @@ from pathlib import Path
 
 from firmware_stubs.profiles import RADIATION_ENVIRONMENTS
 from node.errors import OrbnodeError
+from node.scheduler import MODES
 
 
 # ---------------------------------------------------------------------------- arguments
@@ -58,6 +59,7 @@ def _orbit_config(args: argparse.Namespace) -> dict:
         julian_date,
         parse_epoch,
         parse_tle,
+        raan_deg_from_ltan_h,
         sun_synchronous_inclination_deg,
     )
     from firmware_stubs.sunlib import sun_right_ascension_deg
@@ -86,8 +88,8 @@ def _orbit_config(args: argparse.Namespace) -> dict:
         if args.ltan_h is not None:
             if not (math.isfinite(args.ltan_h) and 0.0 <= args.ltan_h <= 24.0):
                 raise OrbnodeError(f"--ltan-h must be within 0..24 hours, got {args.ltan_h:g}")
-            ra_sun = sun_right_ascension_deg(sum(julian_date(as_utc(epoch))))
-            raan = (ra_sun + 15.0 * (args.ltan_h - 12.0)) % 360.0
+            ra_sun_deg = sun_right_ascension_deg(sum(julian_date(as_utc(epoch))))
+            raan = raan_deg_from_ltan_h(args.ltan_h, ra_sun_deg)
     beta = args.beta_deg if args.beta_deg is not None else (None if free else 0.0)
     return {
         "altitude_km": alt,
@@ -130,7 +132,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="AP8 solar-cycle phase (default: the environment's)")
     e.add_argument(
         "--mode",
-        choices=("auto", "FULL", "ECO", "SAFE"),
+        choices=("auto", *MODES),
         default="auto",
         help="node power mode; auto = reference scheduler (eclipse, SoC, temperature)",
     )

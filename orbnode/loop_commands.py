@@ -180,82 +180,24 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_sim(args: argparse.Namespace) -> int:
-    import time
-
-    from firmware_stubs.envelope import Envelope
-    from firmware_stubs.ground.station import GroundStation
-    from firmware_stubs.sim import NodeLost, SimConfig, Simulator, retry_s_for_baud
-    from firmware_stubs.summary import summarise
-    from firmware_stubs.watchdog import BusWatchdog, command_power_cycle
-    from node.boards import load_board
-    from node.link import Link, open_transport
-    from orbnode.console import LiveConsole
-    from orbnode.run import fresh_db
+    from orbnode.hostloop import BusConfig, play_bus
 
     if not args.port:
         raise OrbnodeError("--port is required (the serial device the node is on)")
-
-    def envelope(board_name: str) -> Envelope:
-        board = load_board(board_name)
-        return Envelope.from_config(altitude_km=args.altitude_km, beta_deg=args.beta_deg,
-                                    board=board, radiation=args.radiation,
-                                    device=getattr(args, "device", None),
-                                    initial_soc=args.initial_soc,
-                                    spacecraft=args.spacecraft or board.default_spacecraft)
-
-    # Check every environment setting before waiting on the node.
-    env = envelope(args.board if args.board != "auto" else "x86-workstation")
-    signer = None
-    if args.key_file:
-        from node.auth import SOURCE_SIM, Signer, load_key
-
-        signer = Signer(load_key(args.key_file), SOURCE_SIM)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    db = fresh_db(out / "telemetry.sqlite")  # a reused folder never mixes two runs
-    # The port is reopened after a hang-up (adapter unplugged): the bus keeps running.
-    link = Link(open_transport(args.port, args.baud, reopen=True), apid="sim", signer=signer)
-    watchdog = None
-    if args.reset_command and args.watchdog_s > 0:
-        watchdog = BusWatchdog(args.watchdog_s, command_power_cycle(args.reset_command),
-                               args.max_resets)
-    stopped_because = "completed"
-    ground = None
-    console = LiveConsole()  # a status line on a terminal, nothing otherwise
-    try:
-        ground = GroundStation(link, db, out, port=args.ground_port, host=args.ground_host,
-                               announce="orbnode sim")
-        console.link, console.ground = link, ground.server
-        sim = Simulator(link, env, db, SimConfig(0.0, args.speedup, args.tick_s),
-                        watchdog=watchdog, on_tick=console.on_tick)
-        console.status(f"orbnode sim: waiting for the node on {args.port}")
-        hello = sim.wait_hello(timeout_s=60.0)
-        if args.board == "auto":  # play the bus for the board the node says it is
-            sim.env = envelope(hello.get("board", "x86-workstation"))
-        sim.config = SimConfig(args.orbits * sim.env.period_s, args.speedup, args.tick_s,
-                               retry_s=retry_s_for_baud(args.baud),
-                               lost_after_s=args.lost_after_s)
-        console.period_s = sim.env.period_s
-        db.set_meta("period_s", sim.env.period_s)
-        db.set_meta("eclipse_fraction_analytic", sim.env.eclipse_fraction)
-        t0 = time.monotonic()
-        try:
-            sim.run()
-            sim.shutdown()
-        except NodeLost as exc:
-            stopped_because = f"node lost: {exc}"
-        db.set_meta("wall_seconds_loop", time.monotonic() - t0)
-        db.set_meta("complete", stopped_because == "completed")
-        db.set_meta("stopped_because", stopped_because)
-        summary = summarise(db, sim.env.period_s)
-        (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    finally:
-        console.close()
-        if ground is not None:
-            ground.close()
-        link.close()
-        db.close()
+    cfg = BusConfig(port=args.port, out=Path(args.out), baud=args.baud, orbits=args.orbits,
+                    speedup=args.speedup, tick_wall_s=args.tick_s,
+                    altitude_km=args.altitude_km, beta_deg=args.beta_deg, board=args.board,
+                    spacecraft=args.spacecraft, radiation=args.radiation, device=args.device,
+                    initial_soc=args.initial_soc, key_file=args.key_file,
+                    ground_port=args.ground_port, ground_host=args.ground_host,
+                    lost_after_s=args.lost_after_s, watchdog_s=args.watchdog_s,
+                    max_resets=args.max_resets, reset_command=args.reset_command)
+    summary = play_bus(cfg)
+    stopped_because = summary.get("stopped_because", "completed")
+    if stopped_because == "interrupted":  # the partial results are kept
+        print("orbnode sim: interrupted", file=sys.stderr)
+        return 130
     if stopped_because != "completed":
-        raise OrbnodeError(f"{stopped_because} (partial results kept in {out})")
-    print(json.dumps(summary, indent=2) if args.json else f"orbnode sim: results in {out}")
+        raise OrbnodeError(f"{stopped_because} (partial results kept in {cfg.out})")
+    print(json.dumps(summary, indent=2) if args.json else f"orbnode sim: results in {cfg.out}")
     return 0

@@ -219,11 +219,11 @@ def cmd_keygen(args: argparse.Namespace) -> int:
 def cmd_tc(args: argparse.Namespace) -> int:
     import json
     import secrets
-    import time
 
-    from node.auth import SOURCE_GROUND, Signer, load_key, report_authentic
+    from node.auth import SOURCE_GROUND, Signer, load_key
     from node.link import Link, open_transport
     from node.packets import PACKETS
+    from node.tc_client import send_verified
 
     if not args.port or not args.key_file:
         raise OrbnodeError("--port and --key-file are required")
@@ -239,44 +239,13 @@ def cmd_tc(args: argparse.Namespace) -> int:
     else:
         values = payload()
     key = load_key(args.key_file)
-    signer = Signer(key, SOURCE_GROUND)
     # A random packet sequence count: each invocation's request id differs.
-    link = Link(open_transport(args.port, args.baud), apid="sim", signer=signer,
-                first_seq=secrets.randbelow(16384))
+    link = Link(open_transport(args.port, args.baud), apid="sim",
+                signer=Signer(key, SOURCE_GROUND), first_seq=secrets.randbelow(16384))
     try:
-        raw = link.send(name, values, ack_flags=0b1001)
-        request, trailer = int.from_bytes(raw[:4], "big"), PACKETS.parse(raw).trailer
-        result = {"command": args.tc_command, "request_id": request, "accepted": None,
-                  "completed": None}
-        unverified = 0
-        deadline = time.monotonic() + args.timeout_s
-        while time.monotonic() < deadline and result["completed"] is None:
-            for pkt in link.receive(0.05):
-                if not pkt.name.startswith("verify_") or \
-                        pkt.values["request_id"] != request:
-                    continue
-                if not report_authentic(key, pkt, trailer):
-                    unverified += 1  # forged, replayed, or under another key: not believed
-                    continue
-                code = pkt.values.get("code")
-                reason = PACKETS.enum_name("failure", code) if code is not None else None
-                if pkt.name.startswith("verify_accept"):
-                    result["accepted"] = pkt.name.endswith("ok")
-                    if not result["accepted"]:
-                        result["reason"] = reason
-                        result["completed"] = False
-                else:
-                    result["completed"] = pkt.name.endswith("ok")
-                    if reason:
-                        result["reason"] = reason
+        result = {"command": args.tc_command,
+                  **send_verified(link, name, values, key, args.timeout_s)}
     finally:
         link.close()
-    if unverified:
-        result["unverified_reports"] = unverified
-    if result["accepted"] is None:
-        result["reason"] = (f"no authentic verification report within {args.timeout_s:g} s"
-                            + (f" ({unverified} with a tag that does not verify under this "
-                               "key: wrong key, insecure node, or forged)" if unverified
-                               else ""))
     print(json.dumps(result))
     return 0 if result["completed"] else 1

@@ -12,19 +12,15 @@ and summarised, and the last line printed says why the run stopped.
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from firmware_stubs.ground.station import GroundStation
 from firmware_stubs.sim import NodeLost, SimConfig, Simulator, retry_s_for_baud
-from firmware_stubs.summary import summarise
-from firmware_stubs.telemetry_db import TelemetryDB
 from firmware_stubs.timeline import plot_timeline
 from firmware_stubs.watchdog import BusWatchdog
 from node.auth import SOURCE_SIM, STATE_SUFFIX, Signer, load_key, write_key
@@ -33,48 +29,24 @@ from node.link import Link
 from node.link.paced import PacedTransport
 from node.link.pty_transport import PtyPair
 from node.packets import PACKETS
+from orbnode.hostloop import SHUT_DOWN, LoopConfig, finish, fly, fresh_db, record_orbit
 from orbnode.progress import Progress
 
 
-@dataclass(frozen=True)
-class RunConfig:
-    out: Path
-    orbits: float = 3.0
-    speedup: float = 150.0
-    tick_wall_s: float = 0.1
-    altitude_km: float = 550.0
-    beta_deg: float = 0.0
-    board: str = "auto"
-    spacecraft: str | None = None
-    radiation: str = "leo"
-    device: str | None = None  # memory holding the weights; None: the board's
-    initial_soc: float = 1.0
+@dataclass(frozen=True, kw_only=True)
+class RunConfig(LoopConfig):
     upset_acceleration: float = 1.0
     level: str = "runtime"
     power_source: str = "auto"
     model: str | None = None
     input: str | None = None
     input_shape: str | None = None
-    baud: int = 115200
     scrub_period_s: float = 600.0
     seed: int = 0
     progress: bool = True
-    ground_port: int | None = None  # serve telemetry to ground tools on this TCP port
-    ground_host: str = "127.0.0.1"
     insecure: bool = False  # no key: the node obeys unauthenticated commands (flagged)
-    watchdog_s: float = 10.0    # bus watchdog: power-cycle after this long without housekeeping
-    max_resets: int = 3
-    lost_after_s: float = 30.0  # without a watchdog (or once it gave up): the node is lost
     force: bool = False  # write into a non-empty output folder
     log_level: str = "info"  # the node's --log-level (its log is node.log)
-
-
-def fresh_db(db_path: Path) -> TelemetryDB:
-    """A new archive: a run never appends to an older run's telemetry."""
-    for stale in (db_path, db_path.with_name(db_path.name + "-wal"),
-                  db_path.with_name(db_path.name + "-shm")):
-        stale.unlink(missing_ok=True)
-    return TelemetryDB(db_path)
 
 
 def _check_model(cfg: RunConfig) -> str:
@@ -195,8 +167,7 @@ def run(cfg: RunConfig) -> dict[str, Any]:
     db.set_meta("beta_deg", cfg.beta_deg)
     db.set_meta("speedup", cfg.speedup)
     db.set_meta("spacecraft", cfg.spacecraft or board.default_spacecraft)
-    db.set_meta("period_s", env.period_s)
-    db.set_meta("eclipse_fraction_analytic", env.eclipse_fraction)
+    record_orbit(db, env)
     db.set_meta("thermal_start", env.thermal_start)
     db.set_meta("complete", False)
     db.set_meta("upset_acceleration", cfg.upset_acceleration)
@@ -239,7 +210,11 @@ def run(cfg: RunConfig) -> dict[str, Any]:
                     on_tick=on_tick, say=say,
                     watchdog=BusWatchdog(cfg.watchdog_s, node.power_cycle, cfg.max_resets)
                     if cfg.watchdog_s > 0 else None)
-    stopped_because = "completed"
+
+    def node_gone() -> str | None:  # say so when the node process is gone
+        died = node.exit_description()
+        return f"node process {died}" if died else None
+
     asked_to_stop = False
     previous_term = signal.signal(signal.SIGTERM, lambda *_: sim.stop())
     try:
@@ -248,24 +223,10 @@ def run(cfg: RunConfig) -> dict[str, Any]:
         except NodeLost:
             raise OrbnodeError(
                 "the node did not start: " + _last_line(cfg.out / "node.log")) from None
-        t0 = time.monotonic()
-        try:
-            sim.run()
-            if sim._stop:
-                stopped_because = "terminated"
-        except KeyboardInterrupt:
-            stopped_because = "interrupted"
-        except NodeLost as exc:
-            died = node.exit_description()  # say so when the node process is gone
-            stopped_because = f"node lost: {exc}" + (f" (node process {died})" if died else "")
-        except OrbnodeError as exc:  # e.g. the node could not be power-cycled
-            stopped_because = f"stopped: {exc}"
-        db.set_meta("wall_seconds_loop", time.monotonic() - t0)
-        # Interrupted: stop at once (the node is killed below); otherwise the node
-        # sends its final report before it stops.
-        if not stopped_because.startswith(("node lost", "stopped", "interrupted")):
-            sim.shutdown()
-            asked_to_stop = True
+        # Interrupted or lost: stop at once (the node is killed below); otherwise the
+        # node sends its final report before it stops.
+        stopped_because = fly(sim, db, lost_detail=node_gone)
+        asked_to_stop = stopped_because in SHUT_DOWN
     finally:
         signal.signal(signal.SIGTERM, previous_term)
         bar.close()
@@ -273,12 +234,9 @@ def run(cfg: RunConfig) -> dict[str, Any]:
         ground.close()
         link.close()
         pty.close()
-    db.set_meta("complete", stopped_because == "completed")
-    db.set_meta("stopped_because", stopped_because)
-    db.set_meta("frames_bad_host", link.stats.frames_bad + link.stats.packets_bad)
-    db.set_meta("resets", sim.counters.resets)
-    summary = summarise(db, env.period_s)
-    (cfg.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    summary = finish(db, cfg.out, env.period_s, stopped_because, meta={
+        "frames_bad_host": link.stats.frames_bad + link.stats.packets_bad,
+        "resets": sim.counters.resets})
     if summary.get("ticks"):
         plot_timeline(db, cfg.out / "timeline.png",
                       title=f"orbnode run — {board.name}, {Path(model).name}, "
