@@ -98,7 +98,7 @@ def _bulk_over_paced_pty(baud: int, line_seconds: float = 1.0) -> dict:
         payload += len(raw)
         wire += len(encode_frame(raw))
     # Until the line is idle again: the last frame's own line time counts too.
-    elapsed = max(time.monotonic(), paced._free_at) - t0
+    elapsed = max(time.monotonic(), paced.idle_at) - t0
     done.set()
     t.join(10)
     reader.close()

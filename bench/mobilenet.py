@@ -23,6 +23,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from node.manifest import sha256_file
+
 OPSET = 17
 IR_VERSION = 8  # opset 17's IR: older onnxruntime on boards loads it
 # (stride, output channels at alpha = 1) of the 13 depthwise-separable blocks, Table 1.
@@ -110,8 +112,7 @@ def ensure_model(directory: Path, alpha: float = DEFAULT_ALPHA,
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / model_name(alpha, resolution)
     data = build_mobilenet_v1(alpha, resolution, seed).SerializeToString()
-    if not path.is_file() or hashlib.sha256(path.read_bytes()).digest() != \
-            hashlib.sha256(data).digest():
+    if not path.is_file() or sha256_file(path) != hashlib.sha256(data).hexdigest():
         tmp = path.with_suffix(".tmp")
         tmp.write_bytes(data)
         tmp.replace(path)

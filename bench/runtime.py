@@ -105,7 +105,7 @@ def runtime_vs_bare(engine: Engine, inputs: np.ndarray, labels: np.ndarray | Non
                     slice_s: float = 0.25) -> RuntimeVsBare:
     """Node against bare, ``repetitions`` times ``duration_s`` of each, warm-up excluded."""
     loop = JobLoop(engine, inputs, labels, threads=1, duty=0.0)
-    batches = [x for x, _ in loop._batches]
+    batches = loop.batch_inputs
     batch = engine.input_shape[0]
     sess = bare_session(str(engine.model_path), provider)
     name = sess.get_inputs()[0].name

@@ -83,7 +83,7 @@ def make_loop(policy: Callable, battery: Callable, thermal: Callable) -> Callabl
             if auto:
                 m, l0, l1, l2, l3, l4 = policy(
                     l0, l1, l2, l3, l4, illum[i], e / cap - floor_soc, tb - ZERO_C_K, shed,
-                    pol[0], pol[1], pol[2], pol[3], pol[4], pol[5], pol[6], pol[7])
+                    pol[0], pol[1], pol[2], pol[3], pol[4], pol[5], pol[6], pol[7], pol[8])
                 pn = node_m[m]
             else:
                 m = mode

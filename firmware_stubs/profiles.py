@@ -21,6 +21,7 @@ from firmware_stubs.epslib import Battery, BusLoads, SolarArray
 from firmware_stubs.radenvlib import RadiationEnvironment, RadiationParams
 from firmware_stubs.shieldlib import RangeTable
 from firmware_stubs.thermallib import ThermalModel
+from firmware_stubs.trappedlib import SOLAR_PHASES
 from node.errors import OrbnodeError, message_line
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -187,8 +188,8 @@ def load_radiation(
         raise OrbnodeError(f"shielding must be a number of mm, got {shielding_mm_al!r}") from None
     if not (np.isfinite(shield) and shield >= 0):
         raise OrbnodeError(f"shielding must be >= 0 mm of aluminium, got {shielding_mm_al!r}")
-    if solar is not None and solar not in ("min", "max"):
-        raise OrbnodeError(f"solar phase must be min or max, got {solar!r}")
+    if solar is not None and solar not in SOLAR_PHASES:
+        raise OrbnodeError(f"solar phase must be one of {', '.join(SOLAR_PHASES)}, got {solar!r}")
     dev = load_device(device)
     try:
         params = RadiationParams(**{k: float(v) for k, v in data.get("model", {}).items()})

@@ -25,9 +25,8 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-import onnxruntime as ort
 
-from node.engine import Engine
+from node.engine import Engine, ortvalue_for
 
 MIN_REST_S = 0.002  # shortest rest the duty cycle takes at once
 
@@ -78,6 +77,11 @@ class JobLoop:
         self._record = False
         self.error: BaseException | None = None
         self.set_mode(threads, duty, workers)
+
+    @property
+    def batch_inputs(self) -> list[np.ndarray]:
+        """The input batches the loop cycles through (what a bare loop must feed too)."""
+        return [x for x, _ in self._batches]
 
     # -- control (called from the service thread) --------------------------------
     @staticmethod
@@ -152,7 +156,7 @@ class JobLoop:
             buffers = []
             for name, ref in zip(self.engine.output_names, outs, strict=True):
                 buf = np.empty_like(ref)
-                binding.bind_ortvalue_output(name, ort.OrtValue.ortvalue_from_numpy(buf))
+                binding.bind_ortvalue_output(name, ortvalue_for(buf))
                 buffers.append(buf)
             out = buffers[0]
             if y is not None and y.size == 1 and out.ndim == 2 and out.shape[0] == 1:

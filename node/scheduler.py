@@ -20,22 +20,12 @@ from dataclasses import dataclass
 MODES = ("FULL", "ECO", "SAFE")
 
 
-def latch_update(on: bool, value: float, enter: float, leave: float, rising: bool) -> bool:
-    """A hysteresis latch: turns on at ``enter``, off at ``leave``.
-
-    ``rising``: the condition is ``value >= enter`` (temperature); otherwise
-    ``value <= enter`` (charge, illumination).
-    """
-    if rising:
-        return value > leave if on else value >= enter
-    return value < leave if on else value <= enter
-
-
 def policy_step(
     eclipse: bool, hot: bool, warm: bool, low: bool, reserve: bool,
     illumination: float, headroom: float, temp_c: float, load_shed: bool,
     eclipse_enter: float, eclipse_exit: float, temp_max_c: float, temp_resume_c: float,
     temp_warn_c: float, safe_margin: float, eco_margin: float, hysteresis: float,
+    warm_hysteresis_c: float,
 ) -> tuple[int, bool, bool, bool, bool, bool]:
     """The mode policy as a pure function of the five latches and the bus's report.
 
@@ -60,7 +50,7 @@ def policy_step(
     else:
         reserve = headroom <= eco_margin
     if warm:
-        warm = temp_c > temp_warn_c - 5.0
+        warm = temp_c > temp_warn_c - warm_hysteresis_c
     else:
         warm = temp_c >= temp_warn_c
     if load_shed or low or hot:
@@ -74,16 +64,12 @@ def policy_step(
 
 @dataclass
 class Latch:
-    """A boolean that turns on at ``enter`` and off at ``leave`` (:func:`latch_update`)."""
+    """A hysteresis latch's state: on at ``enter``, off at ``leave`` (see :func:`policy_step`)."""
 
     enter: float
     leave: float
-    rising: bool
+    rising: bool  # the condition is value >= enter (temperature); else value <= enter
     on: bool = False
-
-    def update(self, value: float) -> bool:
-        self.on = latch_update(self.on, value, self.enter, self.leave, self.rising)
-        return self.on
 
 
 @dataclass(frozen=True)
@@ -96,6 +82,7 @@ class SchedulerConfig:
     safe_margin: float = 0.05  # state of charge above floor
     eco_margin: float = 0.15
     hysteresis: float = 0.05
+    warm_hysteresis_c: float = 5.0  # the warm latch is left this far below temp_warn_c
 
 
 @dataclass(frozen=True)
@@ -111,7 +98,7 @@ class Scheduler:
         self.mode = "FULL"
         self._eclipse = Latch(c.eclipse_enter, c.eclipse_exit, rising=False)
         self._temp_hot = Latch(c.temp_max_c, c.temp_resume_c, rising=True)
-        self._temp_warm = Latch(c.temp_warn_c, c.temp_warn_c - 5.0, rising=True)
+        self._temp_warm = Latch(c.temp_warn_c, c.temp_warn_c - c.warm_hysteresis_c, rising=True)
         self._soc_low = Latch(c.safe_margin, c.safe_margin + c.hysteresis, rising=False)
         self._soc_eco = Latch(c.eco_margin, c.eco_margin + c.hysteresis, rising=False)
 
@@ -129,7 +116,7 @@ class Scheduler:
         """The thresholds :func:`policy_step` takes after the report."""
         c = self.config
         return (c.eclipse_enter, c.eclipse_exit, c.temp_max_c, c.temp_resume_c, c.temp_warn_c,
-                c.safe_margin, c.eco_margin, c.hysteresis)
+                c.safe_margin, c.eco_margin, c.hysteresis, c.warm_hysteresis_c)
 
     def update(self, *, illumination: float, soc: float, soc_floor: float, temp_c: float,
                load_shed: bool = False) -> Decision:

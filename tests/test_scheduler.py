@@ -59,3 +59,20 @@ def test_always_a_valid_mode_and_safe_when_critical(seq):
         assert mode in MODES
         if soc - 0.7 <= CFG.safe_margin or temp >= CFG.temp_max_c:
             assert mode == "SAFE"
+
+
+def test_the_wire_enumerates_the_modes_the_policy_returns():
+    """MODES (the policy's codes) and the packet definitions' mode enums are one list."""
+    from node.packets import PACKETS
+
+    assert PACKETS.enums["mode"] == {m: code for code, m in enumerate(MODES)}
+    assert {m: PACKETS.enums["set_mode"][m] for m in MODES} == PACKETS.enums["mode"]
+
+
+def test_warm_latch_leaves_by_the_configured_hysteresis():
+    cfg = SchedulerConfig(temp_warn_c=60.0, temp_max_c=80.0, temp_resume_c=70.0,
+                          warm_hysteresis_c=2.0)
+    s = Scheduler(cfg)
+    assert s.update(illumination=1.0, soc=1.0, soc_floor=0.3, temp_c=60.0).mode == "ECO"
+    assert s.update(illumination=1.0, soc=1.0, soc_floor=0.3, temp_c=58.5).mode == "ECO"
+    assert s.update(illumination=1.0, soc=1.0, soc_floor=0.3, temp_c=57.9).mode == "FULL"

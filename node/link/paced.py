@@ -39,6 +39,11 @@ class PacedTransport(Transport):
         self.inner.write(data)
 
     @property
+    def idle_at(self) -> float:
+        """``time.monotonic()`` at which the line will have sent everything written."""
+        return self._free_at
+
+    @property
     def up(self) -> bool:
         return self.inner.up
 
