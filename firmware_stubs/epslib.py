@@ -26,8 +26,9 @@ Battery (energy book-keeping in joules; Patel §6)::
     SoC floor     soc_min = 1 - DoD_max
     voltage       V = n_series * OCV(SoC) - I * R_internal,  I = P / V
 
-The OCV(SoC) table is a typical Li-ion NMC cell (e.g. 18650 NCR cells; values
-rounded from published discharge curves at C/20, 25 C).
+The OCV(SoC) table is the usual shape of a Li-ion NMC (18650) cell at 25 C, rounded,
+not read from one document (docs/sources.md, "Battery open-circuit voltage"); it sets
+only the reported pack voltage, not the energy book-keeping.
 """
 
 from __future__ import annotations

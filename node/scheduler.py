@@ -74,6 +74,9 @@ class Latch:
 
 @dataclass(frozen=True)
 class SchedulerConfig:
+    """The policy's thresholds: the board's temperatures, and defaults that are design
+    choices of this repository (their reasoning: docs/sources.md, "Scheduler thresholds")."""
+
     temp_warn_c: float
     temp_max_c: float
     temp_resume_c: float

@@ -2,8 +2,10 @@
 
 References: the ``aep8`` package itself (IRBEM's AP8) at the same points, CATIMA
 ranges of protons in aluminium (``pycatima``, an implementation independent of PSTAR),
-and the published on-orbit SRAM upset rate of Alsat-1 (Bentoutou, IEEE TNS 59 (2012)
-1041: 4.04e-7 upsets/bit/day at 686 km, 98.2 deg, sun-synchronous).
+and two published on-orbit SRAM upset rates at different altitudes: Alsat-1 (Bentoutou,
+IEEE TNS 59 (2012) 1041: 4.04e-7 upsets/bit/day at 686 km, 98.2 deg, sun-synchronous)
+and two LEO internet satellites (Shang et al., Spacecraft Environment Engineering 38(5)
+(2021) 503, doi:10.12126/see.2021.05.002: 7.63e-7 upsets/bit/day at 1050-1200 km, polar).
 """
 
 from __future__ import annotations
@@ -90,6 +92,35 @@ def test_alsat1_sram_rate_within_a_factor_of_three():
     r = _report(686.0, 98.2, device="SRAM", shielding_mm_al=2.0)
     assert 4.04e-7 / 3 <= r["upsets_per_bit_day"] <= 4.04e-7 * 3
     assert r["saa_share"] > 0.8  # "overwhelming concentration of events in the SAA" (UoSAT-2)
+
+
+# Shang L, Liu X N, Cao C X, et al., "Analysis of in-orbit single event upset of low-Earth-
+# orbit internet satellite and protection measures", Spacecraft Environment Engineering
+# 38(5) (2021) 503-507, doi:10.12126/see.2021.05.002: seven months of SEU records of two
+# satellites at 1050-1425 km, polar orbits; for a low-threshold SRAM (heavy-ion LET
+# threshold 0.7 MeV cm^2/mg) at the typical altitude of these constellations (1000-1200 km)
+# about 7.63e-7 upsets/bit/day, most of them in the South Atlantic Anomaly.
+SHANG_2021_UPSETS_PER_BIT_DAY = 7.63e-7
+
+
+@pytest.mark.parametrize("altitude_km", [1050.0, 1200.0])
+def test_internet_satellite_sram_rate_at_a_second_altitude(altitude_km):
+    """The second published rate, 400-500 km above Alsat-1, through the same model.
+
+    NOT the factor of 3 of issue 11: the repository has one SRAM entry, the Alsat-1-class
+    1990s part (devices.toml, representative Weibull), while these satellites, two decades
+    younger, flew another part: a low-threshold SRAM (heavy-ion LET threshold 0.7 MeV
+    cm^2/mg) whose proton cross-section the paper does not give. With that entry the
+    model gives 2.2e-6 at 1050 km and 3.9e-6 at 1200 km (AP8MAX, 2 mm Al; AP8MIN 2.7e-6
+    and 4.8e-6), 2.8-6.3x the published figure. What holds, and is pinned here: the
+    figure is within an order of magnitude across the band and, as the paper reports,
+    most upsets fall in the anomaly. See docs/sources.md, "Test references".
+    """
+    # "polar": 90 deg taken; 86.5 deg changes the rate by < 1 %
+    r = _report(altitude_km, 90.0, device="SRAM", shielding_mm_al=2.0)
+    ratio = r["upsets_per_bit_day"] / SHANG_2021_UPSETS_PER_BIT_DAY
+    assert 1 / 10 <= ratio <= 10, ratio
+    assert r["saa_share"] > 0.8
 
 
 def test_rates_rise_with_altitude_fall_with_shielding_and_peak_in_the_south_atlantic():

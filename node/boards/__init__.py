@@ -1,8 +1,8 @@
 """Board profiles: what a compute board draws, how hot it may run, where its sensors are.
 
 Profiles are data (``node/boards/*.toml``), not code; the numbers and their sources
-live in the comments of each file. :func:`load_board` reads one by name or path,
-:func:`detect_board` guesses which board this process runs on.
+live in the comments of each file and in docs/sources.md, "Boards". :func:`load_board`
+reads one by name or path, :func:`detect_board` guesses which board this process runs on.
 
 Modelled node power (used when no power sensor can be read)::
 
