@@ -3,8 +3,9 @@
 One line, rewritten in place at most every ``interval_s``: simulated time and
 orbit, power mode, throughput, state of charge, temperature, upsets, and the link
 counters (packets each way, frames dropped, telecommands the node rejected, ground
-clients). When the stream is not a terminal (a pipe, a log file, CI) nothing is
-written, so captured output stays clean.
+clients). When the stream is not a terminal (a pipe, a log file, CI) only the
+:meth:`LiveConsole.announce` lines are written, each once and plain, so captured
+output stays clean yet says what a long wait is for.
 """
 
 from __future__ import annotations
@@ -33,6 +34,15 @@ class LiveConsole:
     def status(self, text: str) -> None:
         """A state line (waiting for the node, stopped) shown until the next update."""
         self._write(text)
+
+    def announce(self, text: str) -> None:
+        """A state worth a line anywhere (waiting for the node, up to a minute): the
+        status line on a terminal, one plain line elsewhere."""
+        if self.enabled:
+            self._write(text)
+        else:
+            self.stream.write(text + "\n")
+            self.stream.flush()
 
     def on_tick(self, row: dict) -> None:
         """Simulator ``on_tick`` callback: one archived housekeeping row."""

@@ -10,6 +10,7 @@ end and says why it stopped, and :func:`finish` records that and writes
 from __future__ import annotations
 
 import json
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +24,14 @@ from node.errors import OrbnodeError
 
 # Why a run stopped, when the node is still there to send its final report.
 SHUT_DOWN = ("completed", "terminated")
+
+
+def ground_listener(cfg: LoopConfig) -> socket.socket | None:
+    """The ``--ground-port`` socket, to bind before any output file is written: a port
+    in use or a bad ``--ground-host`` then fails the start with nothing left behind."""
+    from firmware_stubs.ground.tcp import listen
+
+    return None if cfg.ground_port is None else listen(cfg.ground_port, cfg.ground_host)
 
 
 def fresh_db(db_path: Path) -> TelemetryDB:
@@ -144,23 +153,31 @@ def play_bus(cfg: BusConfig) -> dict[str, Any]:
 
         signer = Signer(load_key(cfg.key_file), SOURCE_SIM)
     out = Path(cfg.out)
+    # The ground port and the serial port before any file: a start that fails on
+    # either leaves the output folder as it was.
+    listener = ground_listener(cfg)
+    try:
+        # The port is reopened after a hang-up (adapter unplugged): the bus keeps running.
+        link = Link(open_transport(cfg.port, cfg.baud, reopen=True), apid="sim",
+                    signer=signer)
+    except BaseException:
+        if listener is not None:
+            listener.close()
+        raise
     out.mkdir(parents=True, exist_ok=True)
     db = fresh_db(out / "telemetry.sqlite")  # a reused folder never mixes two runs
-    # The port is reopened after a hang-up (adapter unplugged): the bus keeps running.
-    link = Link(open_transport(cfg.port, cfg.baud, reopen=True), apid="sim", signer=signer)
     watchdog = None
     if cfg.reset_command and cfg.watchdog_s > 0:
         watchdog = BusWatchdog(cfg.watchdog_s, command_power_cycle(cfg.reset_command),
                                cfg.max_resets)
     ground = None
-    console = LiveConsole()  # a status line on a terminal, nothing otherwise
+    console = LiveConsole()  # a status line on a terminal, plain announcements otherwise
     try:
-        ground = GroundStation(link, db, out, port=cfg.ground_port, host=cfg.ground_host,
-                               announce="orbnode sim")
+        ground = GroundStation(link, db, out, listener=listener, announce="orbnode sim")
         console.link, console.ground = link, ground.server
         sim = Simulator(link, env, db, SimConfig(0.0, cfg.speedup, cfg.tick_wall_s),
                         watchdog=watchdog, on_tick=console.on_tick)
-        console.status(f"orbnode sim: waiting for the node on {cfg.port}")
+        console.announce(f"orbnode sim: waiting for the node on {cfg.port}")
         hello = sim.wait_hello(timeout_s=60.0)
         if cfg.board == "auto":  # play the bus for the board the node says it is
             sim.env = envelope(hello.get("board", "x86-workstation"))
@@ -175,5 +192,7 @@ def play_bus(cfg: BusConfig) -> dict[str, Any]:
         console.close()
         if ground is not None:
             ground.close()
+        elif listener is not None:  # the station never took it over
+            listener.close()
         link.close()
         db.close()

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
 from firmware_stubs.profiles import RADIATION_ENVIRONMENTS
 from node.errors import OrbnodeError
-from orbnode.options import LOG_LEVELS, PORT_HELP, baud_rate, non_negative, packet_field, positive
+from orbnode.options import (
+    LOG_LEVELS,
+    PORT_HELP,
+    baud_rate,
+    non_negative,
+    packet_field,
+    positive,
+    tcp_port,
+)
 
 # What the printed summary shows, in order. Every derived line can be recomputed from
 # lines above it (firmware_stubs/summary.py gives the equations); ``_wall`` and ``_env``
@@ -53,7 +62,7 @@ def _add_env_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tick-s", type=positive(), default=0.1, help="wall seconds per env tick")
     p.add_argument("--baud", type=baud_rate, default=115200,
                    help="serial line rate")
-    p.add_argument("--ground-port", type=non_negative(int), default=None, metavar="N",
+    p.add_argument("--ground-port", type=tcp_port, default=None, metavar="N",
                    help="serve live telemetry to ground tools (Yamcs, COSMOS) on TCP port N "
                         "and accept authenticated telecommands there (0: any free port)")
     p.add_argument("--ground-host", default="127.0.0.1",
@@ -134,14 +143,30 @@ def _print_summary(summary: dict, out: Path) -> None:
     print(_last_line(summary, out))
 
 
+CAMPAIGN_UPSETS = 100  # what the suggested --upset-acceleration aims a run at
+
+
 def _radiation_note(summary: dict) -> str | None:
-    """Say why a run at the physical rate shows (almost) no upsets, and what to do."""
+    """Say why a run at the physical rate shows (almost) no upsets, and what to do: the
+    power of ten of --upset-acceleration that gives this run ~CAMPAIGN_UPSETS upsets."""
     expected = summary.get("upsets_expected")
     if expected is None or summary.get("radiation") == "off" or expected >= 1.0:
         return None
-    return (f"radiation: {expected:.3g} upsets expected in this run at "
-            f"{summary.get('upset_acceleration', 1.0):g}x the physical rate; "
-            "for a test campaign raise it, e.g. --upset-acceleration 1e6")
+    factor = summary.get("upset_acceleration", 1.0)
+    note = f"radiation: {expected:.3g} upsets expected in this run at {factor:g}x the physical rate"
+    if expected <= 0 or factor <= 0:
+        return note  # nothing to scale
+    from node.packets import PACKETS
+
+    limit = PACKETS.defs["env_tick"].ranges["upset_acceleration"].maximum
+    suggested = min(10.0 ** round(math.log10(factor * CAMPAIGN_UPSETS / expected)), limit)
+    if suggested <= factor:
+        return f"{note}, the most allowed; more --orbits give more upsets"
+    gives = expected * suggested / factor
+    capped = " (the most allowed)" if suggested == limit else ""
+    more = ", more with more --orbits" if gives < CAMPAIGN_UPSETS / 10 else ""
+    return (f"{note}; for a test campaign raise it: --upset-acceleration {suggested:g}{capped} "
+            f"gives about {gives:.3g} upsets{more}")
 
 
 def _last_line(summary: dict, out: Path) -> str:

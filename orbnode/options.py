@@ -50,6 +50,17 @@ def baud_rate(text: str) -> int:
     return value
 
 
+def tcp_port(text: str) -> int:
+    """argparse type: a TCP port, 0..65535 (0: any free port)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be 0..65535, got {text!r}")
+    return value
+
+
 def packet_field(packet: str, name: str):
     """argparse type: a number the packet definition lets field ``name`` carry (the
     same declared range the node enforces, node/packets/definitions.toml)."""

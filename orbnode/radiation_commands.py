@@ -111,6 +111,7 @@ def cmd_inject(args: argparse.Namespace) -> int:
     xs = _load_inputs(engine, args)
     n = engine.input_shape[0]
     x = np.ascontiguousarray(xs[args.sample:args.sample + n])
+    engine.check_inference(x)  # a model that cannot run says so in one line
     record, outputs = inject(
         engine, x, tensor=args.tensor, index=args.index, bit=args.bit, kind=args.fault,
         span=args.span, word=_parse_word(args.word), seed=args.seed, method=args.method,

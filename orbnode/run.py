@@ -17,7 +17,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from firmware_stubs.ground.station import GroundStation
 from firmware_stubs.sim import NodeLost, SimConfig, Simulator, retry_s_for_baud
@@ -29,8 +29,21 @@ from node.link import Link
 from node.link.paced import PacedTransport
 from node.link.pty_transport import PtyPair
 from node.packets import PACKETS
-from orbnode.hostloop import SHUT_DOWN, LoopConfig, finish, fly, fresh_db, record_orbit
+from orbnode.hostloop import (
+    SHUT_DOWN,
+    LoopConfig,
+    finish,
+    fly,
+    fresh_db,
+    ground_listener,
+    record_orbit,
+)
 from orbnode.progress import Progress
+
+if TYPE_CHECKING:
+    from firmware_stubs.envelope import Envelope
+    from firmware_stubs.telemetry_db import TelemetryDB
+    from node.boards import BoardProfile
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -134,6 +147,33 @@ def check_out_folder(out: Path, force: bool) -> None:
                            "to replace its run files")
 
 
+def _open_out(cfg: RunConfig, board: BoardProfile, model: str, env: Envelope
+              ) -> tuple[TelemetryDB, Path | None]:
+    """The run's archive, saying what the run is, and its telecommand key (None: --insecure)."""
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    db = fresh_db(cfg.out / "telemetry.sqlite")
+    db.set_meta("board", board.name)
+    db.set_meta("model", Path(model).name)
+    db.set_meta("radiation", cfg.radiation)
+    db.set_meta("altitude_km", cfg.altitude_km)
+    db.set_meta("beta_deg", cfg.beta_deg)
+    db.set_meta("speedup", cfg.speedup)
+    db.set_meta("spacecraft", cfg.spacecraft or board.default_spacecraft)
+    record_orbit(db, env)
+    db.set_meta("thermal_start", env.thermal_start)
+    db.set_meta("complete", False)
+    db.set_meta("upset_acceleration", cfg.upset_acceleration)
+    db.set_meta("level", cfg.level)
+
+    # A fresh key per run, owner-only, in the output folder (never in the repository):
+    # every telecommand on the link is authenticated, as on a bench. Replaced
+    # atomically, never written through a symlink; --insecure runs without one.
+    key_file = None if cfg.insecure else write_key(cfg.out / "tc.key", overwrite=True)
+    # The node keeps its anti-replay state beside the key; a new key starts a new one.
+    (cfg.out / ("tc.key" + STATE_SUFFIX)).unlink(missing_ok=True)
+    return db, key_file
+
+
 def run(cfg: RunConfig) -> dict[str, Any]:
     from firmware_stubs.envelope import Envelope
     from node.boards import detect_board, load_board
@@ -158,34 +198,21 @@ def run(cfg: RunConfig) -> dict[str, Any]:
                                spacecraft=cfg.spacecraft or board.default_spacecraft,
                                radiation=cfg.radiation, initial_soc=cfg.initial_soc,
                                device=cfg.device)
-    cfg.out.mkdir(parents=True, exist_ok=True)
-    db = fresh_db(cfg.out / "telemetry.sqlite")
-    db.set_meta("board", board.name)
-    db.set_meta("model", Path(model).name)
-    db.set_meta("radiation", cfg.radiation)
-    db.set_meta("altitude_km", cfg.altitude_km)
-    db.set_meta("beta_deg", cfg.beta_deg)
-    db.set_meta("speedup", cfg.speedup)
-    db.set_meta("spacecraft", cfg.spacecraft or board.default_spacecraft)
-    record_orbit(db, env)
-    db.set_meta("thermal_start", env.thermal_start)
-    db.set_meta("complete", False)
-    db.set_meta("upset_acceleration", cfg.upset_acceleration)
-    db.set_meta("level", cfg.level)
-
-    # A fresh key per run, owner-only, in the output folder (never in the repository):
-    # every telecommand on the link is authenticated, as on a bench. Replaced
-    # atomically, never written through a symlink; --insecure runs without one.
-    key_file = None if cfg.insecure else write_key(cfg.out / "tc.key", overwrite=True)
-    # The node keeps its anti-replay state beside the key; a new key starts a new one.
-    (cfg.out / ("tc.key" + STATE_SUFFIX)).unlink(missing_ok=True)
-    pty = PtyPair()
+    listener = ground_listener(cfg)  # bound before any file: a failed bind leaves none
+    try:
+        db, key_file = _open_out(cfg, board, model, env)
+        pty = PtyPair()
+    except BaseException:
+        if listener is not None:
+            listener.close()
+        raise
     link = Link(PacedTransport(pty.master(), cfg.baud), apid="sim",
                 signer=None if key_file is None else Signer(load_key(key_file), SOURCE_SIM))
     try:  # tm.bin, tc.bin, the packets table; a TCP feed for ground tools if asked
-        ground = GroundStation(link, db, cfg.out, port=cfg.ground_port, host=cfg.ground_host,
-                               announce="orbnode run")
-    except OrbnodeError:
+        ground = GroundStation(link, db, cfg.out, listener=listener, announce="orbnode run")
+    except BaseException:
+        if listener is not None:
+            listener.close()
         link.close()
         pty.close()
         raise

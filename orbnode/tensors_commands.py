@@ -31,6 +31,7 @@ def cmd_tensors(args: argparse.Namespace) -> int:
                     level=args.level)
     xs, _ = load_inputs(engine, args.input, np.random.default_rng(0))
     x = np.ascontiguousarray(xs[:engine.input_shape[0]])
+    engine.check_inference(x)  # a model that cannot run says so in one line
     rows = [t for t in list_tensors(engine, x) if args.kind in ("all", t.kind)]
     if args.json:
         print(json.dumps([t.as_json() for t in rows], indent=2))

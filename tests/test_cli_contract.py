@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -88,9 +90,11 @@ def _save(model: onnx.ModelProto, path: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def files(tmp_path_factory) -> dict[str, str]:
+def files(tmp_path_factory) -> Iterator[dict[str, str]]:
     d = tmp_path_factory.mktemp("contract-files")
     f = {"dir": str(d / "a-folder"), "missing": str(d / "nothing-here.onnx")}
+    busy = socket.create_server(("127.0.0.1", 0))  # a ground port already taken
+    f["busy_port"] = str(busy.getsockname()[1])
     Path(f["dir"]).mkdir()
     (d / "garbage.onnx").write_bytes(b"\x00not a model\xff" * 10)
     f["garbage"] = str(d / "garbage.onnx")
@@ -112,7 +116,8 @@ def files(tmp_path_factory) -> dict[str, str]:
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
         [numpy_helper.from_array(np.ones((4, 2), np.float32), "w")]),
         opset_imports=[helper.make_opsetid("", 13)]), d / "input_misfit.onnx")
-    return f
+    yield f
+    busy.close()
 
 
 # -- the bad cases -------------------------------------------------------------------
@@ -225,6 +230,22 @@ CASES += [
     (["node", "--port", "loop://", "--insecure", "--model", "{reshape_fails}"],
      ("reshape_fails.onnx",)),
     (["bench", "--model", "{reshape_fails}", "--out", "{out}/b"], ("reshape_fails.onnx",)),
+    (["tensors", "--model", "{reshape_fails}"], ("reshape_fails.onnx",)),
+    (["inject", "--model", "{reshape_fails}", "--tensor", "x", "--index", "0", "--bit", "0"],
+     ("reshape_fails.onnx",)),
+    # a ground port out of range, taken, or on a host that does not exist: refused
+    # before anything is written in --out (no archive, key or capture left behind)
+    (["run", "--ground-port", "70000", "--out", "{out}/r"], ("ground-port", "65535")),
+    (["sim", "--port", "loop://", "--ground-port", "99999", "--out", "{out}/s"],
+     ("ground-port", "65535")),
+    (["run", "--ground-port", "{busy_port}", "--out", "{out}/r"], ("in use",)),
+    (["sim", "--port", "loop://", "--ground-port", "{busy_port}", "--out", "{out}/s"],
+     ("in use",)),
+    (["run", "--ground-port", "0", "--ground-host", "999.1.1.1", "--out", "{out}/r"],
+     ("999.1.1.1",)),
+    (["sim", "--port", "loop://", "--ground-port", "0", "--ground-host", "999.1.1.1",
+      "--out", "{out}/s"], ("999.1.1.1",)),
+    (["sim", "--port", "{missing}", "--out", "{out}/s"], ("nothing-here",)),
 ]
 
 

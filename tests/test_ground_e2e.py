@@ -16,7 +16,8 @@ import pytest
 import space_packet_parser as spp
 
 from firmware_stubs.ground.ccsds import PacketStream, split_packets
-from node.auth import SOURCE_GROUND, Signer, load_key
+from firmware_stubs.telemetry_db import TelemetryDB
+from node.auth import SOURCE_GROUND, TAG_LEN, Signer, load_key
 from node.packets import PACKETS
 
 RUN = ["--orbits", "0.25", "--speedup", "300", "--tick-s", "0.05", "--no-progress"]
@@ -118,6 +119,8 @@ def test_a_forged_telecommand_is_rejected_and_counted(ground_run):
     assert sent["forged"] in tc and sent["real"] in tc and sent["telemetry"] not in tc
 
 
+# A container that does not fill its packet is a warning in space_packet_parser: an error here.
+@pytest.mark.filterwarnings("error::UserWarning:space_packet_parser")
 def test_an_independent_xtce_decoder_reads_the_archive_values_from_tm_bin(ground_run, tmp_path):
     out, _, _, _ = ground_run
     xml = tmp_path / "orbnode.xml"
@@ -138,6 +141,15 @@ def test_an_independent_xtce_decoder_reads_the_archive_values_from_tm_bin(ground
         d = by_tick[row["tick"]]
         for column, param in HK_FIELDS.items():
             assert d[f"hk_node_{param}"] == row[column], (row["tick"], column)
+    # The node signs its verification reports (this run has a key): tag, then the CRC.
+    tm = split_packets((out / "tm.bin").read_bytes())
+    reports = [(d, raw) for d, raw in zip(decoded, tm, strict=True)
+               if d["PUS_TM_SERVICE"] == 1]
+    assert len(reports) >= 2  # the forged command's failure, the real one's acceptance
+    for d, raw in reports:
+        pkt = PACKETS.parse(raw)
+        assert len(pkt.trailer) == TAG_LEN and d[f"{pkt.name}_AUTH_TAG"] == pkt.trailer
+        assert d["PUS_CRC"] == int.from_bytes(raw[-2:], "big")
 
 
 def test_the_archive_exports_as_csv_and_parquet(ground_run, tmp_path):
@@ -165,6 +177,23 @@ def test_the_archive_exports_as_csv_and_parquet(ground_run, tmp_path):
     assert table.num_rows == counts["packets"]
     assert b"".join(r for r, d in zip(table["raw"].to_pylist(), table["direction"].to_pylist(),
                                       strict=True) if d == "tm") == (out / "tm.bin").read_bytes()
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_an_export_leaves_the_archive_folder_as_it_was(tmp_path, fmt):
+    """A reader's connection left open would leave telemetry.sqlite-wal/-shm behind."""
+    if fmt == "parquet":
+        pytest.importorskip("pyarrow")
+    run = tmp_path / "run"
+    run.mkdir()
+    db = TelemetryDB(run / "telemetry.sqlite")
+    db.add_hk({"tick": 1})
+    db.close()
+    before = sorted(p.name for p in run.iterdir())
+    res = orbnode("export", fmt, "--db", str(run / "telemetry.sqlite"), "--out",
+                  str(tmp_path / fmt))
+    assert res.returncode == 0, res.stderr
+    assert sorted(p.name for p in run.iterdir()) == before == ["telemetry.sqlite"]
 
 
 def test_decode_lists_a_capture_and_refuses_broken_ones(ground_run, tmp_path):

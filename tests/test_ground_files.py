@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from firmware_stubs.ground import cosmos
 from firmware_stubs.ground.xtce import XTCE_NS, xtce_document
-from node.auth import SOURCE_GROUND, Signer
+from node.auth import SEQ_LEN, SOURCE_GROUND, TAG_LEN, TRAILER_LEN, ReportSigner, Signer
 from node.packets import PACKETS, PacketSet
 
 try:  # Python >= 3.11
@@ -32,6 +32,13 @@ except ModuleNotFoundError:  # pragma: no cover
 
 NS = {"x": XTCE_NS}
 FIXTURES = [HealthCheck.function_scoped_fixture]  # module-scoped files, read only
+# Verification reports (PUS 1) carry a tag when the node has a key (node.service signs
+# them with node.auth.ReportSigner) and none when it runs --insecure: both must decode.
+TM = [n for n, d in PACKETS.defs.items() if d.direction == "tm"]
+SIGNED_TM = [n for n in TM if PACKETS.defs[n].service == 1]
+TM_CASES = [(n, False) for n in TM] + [(n, True) for n in SIGNED_TM]
+# space_packet_parser warns (and reads on) when a container's bits do not fill the packet.
+SPP_STRICT = pytest.mark.filterwarnings("error::UserWarning:space_packet_parser")
 INTS = {"B": (0, 2**8 - 1), "H": (0, 2**16 - 1), "I": (0, 2**32 - 1), "Q": (0, 2**64 - 1),
         "b": (-2**7, 2**7 - 1), "h": (-2**15, 2**15 - 1), "i": (-2**31, 2**31 - 1),
         "q": (-2**63, 2**63 - 1)}
@@ -108,7 +115,8 @@ def test_every_field_has_its_type_unit_description_and_enumeration(xtce_file):
         if p.direction == "tm":
             c = containers[p.name]
             refs = [e.get("parameterRef") for e in c.iterfind("x:EntryList/*", NS)]
-            assert refs == [f"{p.name}_{f}" for f in p.field_names] + ["PUS_CRC"]
+            tag = [f"{p.name}_AUTH_TAG"] if p.name in SIGNED_TM else []
+            assert refs == [f"{p.name}_{f}" for f in p.field_names] + tag + ["PUS_CRC"]
             checks = {(e.get("parameterRef"), e.get("value"))
                       for e in c.iterfind("x:BaseContainer//x:Comparison", NS)}
             assert checks and all(v.isdigit() for _, v in checks)
@@ -136,26 +144,41 @@ def test_every_field_has_its_type_unit_description_and_enumeration(xtce_file):
     assert sid.get("value") == str(PACKETS.defs["hk_node"].discriminator)
 
 
+def build_tm(data, name: str, signed: bool, packets: PacketSet = PACKETS, **kw) -> bytes:
+    """A telemetry packet as the node sends it; ``signed``: tagged for a drawn command."""
+    values = data.draw(packet_values(packets, name))
+    signer = None
+    if signed:  # the trailer of the telecommand the report answers
+        request = data.draw(st.binary(min_size=TRAILER_LEN, max_size=TRAILER_LEN))
+        signer = ReportSigner(b"k" * 32, request)
+    return packets.build(name, values, signer=signer, **kw)
+
+
 def _check_decoded(decoded, packets: PacketSet, name: str, raw: bytes) -> None:
     ours = packets.parse(raw)
     assert decoded["CCSDS_APID"] == ours.apid and decoded["CCSDS_SEQ_COUNT"] == ours.seq_count
     assert decoded["PUS_TM_SERVICE"] == ours.service
     assert decoded["PUS_CRC"] == int.from_bytes(raw[-2:], "big")
+    if name in SIGNED_TM:
+        assert decoded[f"{name}_AUTH_TAG"] == ours.trailer and len(ours.trailer) in (0, TAG_LEN)
     for f, v in ours.values.items():
         got = decoded[f"{name}_{f}"]
         got = getattr(got, "raw_value", got) if packets.field_info(name, f).enum else got
         assert got == v and type(v)(got) == v, (name, f, got, v)
 
 
-@pytest.mark.parametrize("name", [n for n, d in PACKETS.defs.items() if d.direction == "tm"])
+@SPP_STRICT
+@pytest.mark.parametrize(("name", "signed"), TM_CASES)
 @settings(max_examples=60, deadline=None, suppress_health_check=FIXTURES)
 @given(data=st.data())
-def test_xtce_decodes_every_telemetry_packet_as_the_node_encodes_it(xtce_def, name, data):
-    values = data.draw(packet_values(PACKETS, name))
-    raw = PACKETS.build(name, values, seq_count=data.draw(st.integers(0, 2**14 - 1)))
+def test_xtce_decodes_every_telemetry_packet_as_the_node_encodes_it(xtce_def, name, signed,
+                                                                    data):
+    raw = build_tm(data, name, signed, seq_count=data.draw(st.integers(0, 2**14 - 1)))
+    assert len(PACKETS.parse(raw).trailer) == (TAG_LEN if signed else 0)
     _check_decoded(xtce_def.parse_bytes(raw), PACKETS, name, raw)
 
 
+@SPP_STRICT
 def test_a_new_definition_reaches_the_xtce_document(tmp_path):
     """The generator follows definitions.toml: a packet added there is described."""
     doc = copy.deepcopy(definitions_doc())
@@ -246,15 +269,18 @@ def test_cosmos_plugin_layout(cosmos_dir):
     assert "LENGTH 32 16 7" in (cosmos_dir / "plugin.txt").read_text()
 
 
-@pytest.mark.parametrize("name", [n for n, d in PACKETS.defs.items() if d.direction == "tm"])
+@pytest.mark.parametrize(("name", "signed"), TM_CASES)
 @settings(max_examples=40, deadline=None, suppress_health_check=FIXTURES)
 @given(data=st.data())
-def test_cosmos_telemetry_reads_what_the_node_sends(cosmos_dir, name, data):
+def test_cosmos_telemetry_reads_what_the_node_sends(cosmos_dir, name, signed, data):
     defs = read_cosmos((cosmos_dir / "targets/ORBNODE/cmd_tlm/tlm.txt").read_text())
-    raw = PACKETS.build(name, data.draw(packet_values(PACKETS, name)))
+    raw = build_tm(data, name, signed)
     assert cosmos_identify(defs, raw) == name.upper()
     items = {i["name"]: i for i in defs[name.upper()]}
-    for f, v in PACKETS.parse(raw).values.items():
+    pkt = PACKETS.parse(raw)
+    if name in SIGNED_TM:
+        assert cosmos_read(items["AUTH_TAG"], raw) == pkt.trailer
+    for f, v in pkt.values.items():
         item = items[f.upper()]
         got = cosmos_read(item, raw)
         assert got == v or (isinstance(v, float) and math.isclose(got, v)), (f, got, v)
@@ -277,8 +303,8 @@ def test_cosmos_commands_match_the_signed_bytes(cosmos_dir, name, data):
     for f, v in pkt.values.items():
         got = cosmos_read(items[f.upper()], raw)
         assert got == v or (isinstance(v, float) and math.isclose(got, v)), (f, got, v)
-    assert cosmos_read(items["AUTH_SEQ"], raw) == int.from_bytes(pkt.trailer[:8], "big")
-    assert cosmos_read(items["AUTH_TAG"], raw) == pkt.trailer[8:]
+    assert cosmos_read(items["AUTH_SEQ"], raw) == int.from_bytes(pkt.trailer[:SEQ_LEN], "big")
+    assert cosmos_read(items["AUTH_TAG"], raw) == pkt.trailer[SEQ_LEN:]
     assert int(items["CCSDS_PACKET_LENGTH"]["default"]) == len(raw) - 7
     assert int(items["PUS_TC_SOURCE_ID"]["default"]) == SOURCE_GROUND
     assert cosmos_read(items["PUS_TC_ACK_FLAGS"], raw) == pkt.ack_flags

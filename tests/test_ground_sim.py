@@ -1,5 +1,6 @@
 """`orbnode sim` as a ground station: it captures the link and shows a live status
-line on a terminal, and stays quiet when its output is not a terminal."""
+line on a terminal, and stays quiet when its output is not a terminal but for one plain
+line saying what it waits for."""
 
 from __future__ import annotations
 
@@ -40,6 +41,15 @@ def test_the_console_writes_only_to_a_terminal():
         os.close(master)
     assert "orbit  0.10" in shown and "ECO" in shown and "812 inf/s" in shown
     assert "SoC  83.0%" in shown and "upsets 3" in shown and "tc rejected 1" in shown
+
+
+def test_an_announcement_is_one_plain_line_off_a_terminal():
+    piped = io.StringIO()
+    c = LiveConsole(piped, interval_s=0.0)
+    c.announce("orbnode sim: waiting for the node on loop://")
+    c.on_tick(ROW)
+    c.close()
+    assert piped.getvalue() == "orbnode sim: waiting for the node on loop://\n"
 
 
 def _session(cable, key, out, stderr) -> subprocess.CompletedProcess:
@@ -86,6 +96,8 @@ def test_sim_captures_the_link_and_shows_its_state_on_a_terminal(tmp_path):
     text = shown.decode(errors="replace")
     assert CLEAR_LINE in text and "link in" in text and "inf/s" in text and "orbit" in text
     assert CLEAR_LINE not in piped.stderr and "link in" not in piped.stderr
+    waiting = [ln for ln in piped.stderr.splitlines() if "waiting" in ln]
+    assert waiting == [f"orbnode sim: waiting for the node on {cable.end_b}"]
     for run in (tmp_path / "tty", tmp_path / "pipe"):
         with sqlite3.connect(run / "telemetry.sqlite") as c:
             n = dict(c.execute("SELECT direction, COUNT(*) FROM packets GROUP BY direction"))

@@ -65,6 +65,8 @@ def test_telemetry_reaches_every_client_and_commands_reach_the_node(bus):
     while len(seen) < 2 and time.monotonic() < deadline:
         seen += node.receive(0.05)
     assert [p.name for p in seen] == ["ping", "set_mode"] and seen[1].raw == tc
+    while server.stats.tc_forwarded < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)  # counted once written: the node may read it first
     assert server.stats.tc_forwarded == 1 and server.stats.tc_invalid == 0
     a.close()
     b.close()

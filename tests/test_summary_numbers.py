@@ -4,6 +4,7 @@ and each energy carries its clock (``_env`` or ``_wall``) in its name."""
 from __future__ import annotations
 
 import json
+import math
 import re
 import subprocess
 import sys
@@ -76,3 +77,19 @@ def test_the_physical_rate_run_says_how_many_upsets_to_expect(printed_and_json):
     note = [ln for ln in text.splitlines() if ln.strip().startswith("radiation:")]
     assert len(note) == 1 and "--upset-acceleration" in note[0]
     assert f"{s['upsets_expected']:.3g} upsets expected" in note[0]
+    # The suggested factor is derived from this run, not a fixed 1e6.
+    factor = float(re.search(r"--upset-acceleration (\S+)", note[0]).group(1))
+    assert factor == min(10.0 ** round(math.log10(100 / s["upsets_expected"])), 1e9)
+
+
+@pytest.mark.parametrize(("expected", "factor", "words"), [
+    (2.7e-5, 1.0, "--upset-acceleration 1e+07 gives about 270 upsets"),
+    (0.05, 10.0, "--upset-acceleration 10000 gives about 50 upsets"),
+    (2.7e-9, 1.0, "1e+09 (the most allowed) gives about 2.7 upsets, more with more --orbits"),
+    (0.5, 1e9, "the most allowed; more --orbits give more upsets"),
+])
+def test_the_suggested_acceleration_aims_at_about_100_upsets(expected, factor, words):
+    from orbnode.loop_commands import _radiation_note
+
+    note = _radiation_note({"upsets_expected": expected, "upset_acceleration": factor})
+    assert note.startswith(f"radiation: {expected:.3g} upsets expected") and words in note

@@ -6,8 +6,9 @@ and a ``plugin.txt`` whose interface is COSMOS' TCP/IP client pointed at
 ``orbnode --ground-port`` with the CCSDS length protocol (``LENGTH 32 16 7``: the
 length field sits at bit 32, is 16 bits wide, and counts octets after the
 header minus one, so 7 is added). Telemetry packets are identified by APID,
-service, subtype and discriminator (``APPEND_ID_ITEM``); a trailing text fills
-the packet up to the CRC.
+service, subtype and discriminator (``APPEND_ID_ITEM``); a trailing text or a
+verification report's tag (16 bytes from a node with a key, none without) fills
+the packet up to the CRC, which is then placed from the end of the packet.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def _detail(f: Field) -> list[str]:
 
 def _tlm_item(f: Field, name: str, id_value: int | None = None) -> list[str]:
     t = _TYPES[f.kind]
-    bits = -8 * 2 if f.kind == "string" else f.bits  # a text fills the data up to the CRC
+    bits = f.bits or -8 * CRC_BYTES  # a text or tag fills the data up to the CRC
     if id_value is None:
         line = f"  APPEND_ITEM {name.upper()} {bits} {t} {_quote(f.description)}"
     else:
@@ -68,9 +69,9 @@ def telemetry_definitions(packets: PacketSet = PACKETS) -> str:
         if p.discriminator is not None:
             out += _tlm_item(p.discriminator, p.discriminator.name, p.discriminator.fixed)
         variable = False
-        for f in p.fields:
+        for f in (*p.fields, *p.trailer):
             out += _tlm_item(f, f.name)
-            variable |= f.kind == "string"
+            variable |= f.bits == 0
         if variable:  # offset from the end of the packet
             out.append(f"  ITEM {CRC.name} -{CRC.bits} {CRC.bits} UINT {_quote(CRC.description)}")
         else:

@@ -8,6 +8,7 @@ ground archive can take a run without orbnode.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import sqlite3
 from dataclasses import asdict
@@ -27,8 +28,9 @@ def open_archive(path: str | Path) -> TelemetryDB:
     p = Path(path)
     if not p.is_file():
         raise OrbnodeError(f"no archive at {p}")
-    try:
-        with sqlite3.connect(f"file:{p}?mode=ro", uri=True) as c:
+    try:  # closed here, not left to the collector: an open reader of a WAL archive
+        # keeps its -wal and -shm files beside it (``with connect()`` only commits)
+        with contextlib.closing(sqlite3.connect(f"file:{p}?mode=ro", uri=True)) as c:
             tables = {r[0] for r in c.execute("SELECT name FROM sqlite_master")}
     except sqlite3.DatabaseError as exc:
         raise OrbnodeError(f"{p} is not an orbnode archive: {exc}") from None

@@ -4,9 +4,10 @@ One place turns ``node.packets`` (the definitions both ends are built from) into
 typed field lists: the CCSDS primary header (CCSDS 133.0-B-2 §4.1.3), the PUS-C
 secondary headers (ECSS-E-ST-70-41C §7.4.3.1 telecommand, §7.4.3.2 telemetry, with
 the CDS short time stamp of CCSDS 301.0-B-4 §3.3), the discriminator byte, each
-packet's fields, the authentication trailer of telecommands (:mod:`node.auth`)
-and the CRC-16 of the packet error control field. The XTCE and COSMOS writers
-only render these lists, so the two cannot describe different packets.
+packet's fields, the authentication trailers (:mod:`node.auth`: sequence and tag
+of a telecommand, the tag of a verification report) and the CRC-16 of the packet
+error control field. The XTCE and COSMOS writers only render these lists, so the
+two cannot describe different packets.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ SEQ_FLAGS_UNSEGMENTED = 3
 
 @dataclass(frozen=True)
 class Field:
-    """One field on the wire. ``bits`` 0: a string filling the rest of the data."""
+    """One field on the wire. ``bits`` 0: a string or binary filling the rest of the
+    data, its size following from the packet length."""
 
     name: str
     kind: str  # "uint" | "int" | "float" | "string" | "binary"
@@ -54,7 +56,7 @@ class PacketLayout:
     subtype: int
     discriminator: Field | None
     fields: tuple[Field, ...]      # application data after the discriminator
-    trailer: tuple[Field, ...]     # authentication trailer (telecommands)
+    trailer: tuple[Field, ...]     # authentication trailer, between the fields and the CRC
     description: str = ""
 
     @property
@@ -64,8 +66,9 @@ class PacketLayout:
         return bits // 8
 
     @property
-    def text_length_intercept_bits(self) -> int:
-        """``text bits = 8 x packet_data_length + this`` (CCSDS length field is octets - 1)."""
+    def rest_intercept_bits(self) -> int:
+        """``bits of the field filling the rest = 8 x packet_data_length + this``, for a
+        telemetry packet (the CCSDS length field counts octets after the header - 1)."""
         before = PRIMARY_HEADER_BYTES + TM_SECONDARY_HEADER_BYTES + self.fixed_data_bytes
         return 8 * (PRIMARY_HEADER_BYTES + 1 - before - CRC_BYTES)
 
@@ -112,6 +115,16 @@ AUTH_TRAILER = (
           description="HMAC-SHA256 tag, first 16 bytes (node.auth)"),
 )
 
+# A verification report's trailer: the tag node.auth.ReportSigner appends when the
+# node has a key. A node run without one (--insecure) sends the same report without
+# it, so its size follows from the packet length: 16 bytes or none.
+REPORT_TRAILER = (
+    Field("AUTH_TAG", "binary", 0,
+          description=f"HMAC-SHA256 tag of the report and the command it answers, first "
+                      f"{TAG_LEN} bytes (node.auth); absent when the node has no key"),
+)
+SIGNED_TM_SERVICES = (1,)  # PUS-1 verification reports (node.service signs them)
+
 CRC = Field("PUS_CRC", "uint", 8 * CRC_BYTES,
             description="Packet error control: CRC-16/CCITT-FALSE over the whole packet")
 
@@ -144,7 +157,17 @@ def layout_of(packets: PacketSet, p: PacketDef) -> PacketLayout:
     return PacketLayout(
         name=p.name, direction=p.direction, apid=packets.apids["node"], service=p.service,
         subtype=p.subtype, discriminator=disc, fields=tuple(fields),
-        trailer=AUTH_TRAILER if p.direction == "tc" else (), description=p.description)
+        trailer=_trailer(p, fields), description=p.description)
+
+
+def _trailer(p: PacketDef, fields: list[Field]) -> tuple[Field, ...]:
+    if p.direction == "tc":
+        return AUTH_TRAILER
+    if p.service not in SIGNED_TM_SERVICES:
+        return ()
+    if any(f.bits == 0 for f in fields):  # two fields cannot both fill the rest
+        raise ValueError(f"{p.name}: a signed report cannot end in a text field")
+    return REPORT_TRAILER
 
 
 def layouts(packets: PacketSet, direction: str) -> list[PacketLayout]:

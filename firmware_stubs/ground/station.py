@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import sys
 from pathlib import Path
 
@@ -12,17 +13,19 @@ from node.link import Link
 
 
 class GroundStation:
-    """Raw capture into ``out_dir`` and the archive; a TCP feed when ``port`` is given."""
+    """Raw capture into ``out_dir`` and the archive; a TCP feed on ``listener`` (a
+    socket from :func:`firmware_stubs.ground.tcp.listen`, bound before any output file
+    is written, so a port that cannot be had leaves nothing behind) when given."""
 
     def __init__(self, link: Link, db: TelemetryDB, out_dir: str | Path, *,
-                 port: int | None = None, host: str = "127.0.0.1",
+                 listener: socket.socket | None = None,
                  announce: str | None = None) -> None:
         self.db = db
         self.capture = PacketCapture(out_dir, db, link.packets)
         link.taps.append(self.capture)
         self.server = None
-        if port is not None:
-            self.server = GroundServer(link, port, host)
+        if listener is not None:
+            self.server = GroundServer(link, sock=listener)
             db.set_meta("ground_link", f"{self.server.host}:{self.server.port}")
             if announce:
                 print(f"{announce}: ground link on tcp://{self.server.host}:{self.server.port}",

@@ -93,15 +93,23 @@ class _Client:
         self.conn.close()
 
 
-class GroundServer:
-    """Serve ``link``'s telemetry on ``host:port`` and pass telecommands back to it."""
+def listen(port: int, host: str = "127.0.0.1") -> socket.socket:
+    """A socket listening for ground tools on ``host:port``; :class:`OrbnodeError` if
+    it cannot be had (in use, an unknown host, a port beyond 0..65535)."""
+    try:
+        return socket.create_server((host, port), reuse_port=False)
+    except (OSError, OverflowError, ValueError) as exc:  # bind() overflows on port > 65535
+        why = str(getattr(exc, "strerror", None) or exc).split(" (while attempting")[0]
+        raise OrbnodeError(f"cannot listen on {host}:{port} for ground tools: {why}") from None
 
-    def __init__(self, link: Link, port: int, host: str = "127.0.0.1") -> None:
-        try:
-            self.sock = socket.create_server((host, port), reuse_port=False)
-        except OSError as exc:
-            raise OrbnodeError(f"cannot listen on {host}:{port} for ground tools: "
-                               f"{exc.strerror or exc}") from None
+
+class GroundServer:
+    """Serve ``link``'s telemetry on ``host:port`` (or on an already bound ``sock``,
+    see :func:`listen`) and pass telecommands back to it."""
+
+    def __init__(self, link: Link, port: int = 0, host: str = "127.0.0.1", *,
+                 sock: socket.socket | None = None) -> None:
+        self.sock = sock if sock is not None else listen(port, host)
         self.link = link
         self.host, self.port = self.sock.getsockname()[:2]
         self.stats = GroundStats()

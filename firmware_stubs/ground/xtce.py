@@ -6,9 +6,11 @@ Generated from :mod:`firmware_stubs.ground.layout`, never written by hand:
   ``PUS_TM`` container restricted to telemetry of the node's APID (the PUS-C TM
   secondary header), an abstract container per service/subtype that carries a
   discriminator byte (the structure id of housekeeping), and one concrete container
-  per packet kind restricted on service, subtype and discriminator, its fields
-  and the CRC. Each field has its own parameter type with unit, enumeration and
-  encoding; a trailing text's size follows from the packet length.
+  per packet kind restricted on service, subtype and discriminator, its fields,
+  the tag of a signed verification report and the CRC. Each field has its own
+  parameter type with unit, enumeration and encoding; the size of a trailing text
+  or report tag follows from the packet length (a report without a tag, from a
+  node with no key, has a tag of 0 bits).
 - commands: an abstract ``PUS_TC`` meta-command (primary header and PUS-C TC
   secondary header), and one meta-command per telecommand that assigns service
   and subtype, fixes its function id and adds its arguments, the authentication
@@ -46,8 +48,15 @@ def _sub(parent: ET.Element, tag: str, **attrs: str) -> ET.Element:
     return ET.SubElement(parent, _q(tag), {k: str(v) for k, v in attrs.items()})
 
 
-def _encoding(parent: ET.Element, f: Field, length_ref: str | None = None,
-              intercept_bits: int = 0) -> None:
+def _rest_of_packet(parent: ET.Element, intercept_bits: int) -> None:
+    """A size in bits of ``8 x CCSDS_PACKET_LENGTH + intercept_bits``: what is left
+    of the data before the CRC."""
+    dyn = _sub(parent, "DynamicValue")
+    _sub(dyn, "ParameterInstanceRef", parameterRef="CCSDS_PACKET_LENGTH")
+    _sub(dyn, "LinearAdjustment", slope=8, intercept=intercept_bits)
+
+
+def _encoding(parent: ET.Element, f: Field, intercept_bits: int = 0) -> None:
     if f.kind in ("uint", "int"):
         _sub(parent, "IntegerDataEncoding", sizeInBits=f.bits,
              encoding="unsigned" if f.kind == "uint" else "twosComplement")
@@ -55,13 +64,13 @@ def _encoding(parent: ET.Element, f: Field, length_ref: str | None = None,
         _sub(parent, "FloatDataEncoding", sizeInBits=f.bits, encoding="IEEE754_1985")
     elif f.kind == "binary":
         size = _sub(_sub(parent, "BinaryDataEncoding"), "SizeInBits")
-        _sub(size, "FixedValue").text = str(f.bits)
+        if f.bits:
+            _sub(size, "FixedValue").text = str(f.bits)
+        else:
+            _rest_of_packet(size, intercept_bits)
     elif f.kind == "string":
         enc = _sub(parent, "StringDataEncoding", encoding="UTF-8")
-        var = _sub(enc, "Variable", maxSizeInBits=MAX_TEXT_BITS)
-        dyn = _sub(var, "DynamicValue")
-        _sub(dyn, "ParameterInstanceRef", parameterRef=length_ref or "CCSDS_PACKET_LENGTH")
-        _sub(dyn, "LinearAdjustment", slope=8, intercept=intercept_bits)
+        _rest_of_packet(_sub(enc, "Variable", maxSizeInBits=MAX_TEXT_BITS), intercept_bits)
     else:  # pragma: no cover - layout.CODES names every kind
         raise ValueError(f.kind)
 
@@ -154,8 +163,8 @@ def _telemetry(root: ET.Element, packets: PacketSet) -> None:
                 t.container(group, [disc], abstract=True, base="PUS_TM", checks=kind,
                             description=f"PUS[{p.service},{p.subtype}]")
             base, checks = group, [(disc, p.discriminator.fixed)]
-        entries = [t.parameter(f"{p.name}_{f.name}", f, p.text_length_intercept_bits)
-                   for f in p.fields]
+        entries = [t.parameter(f"{p.name}_{f.name}", f, p.rest_intercept_bits)
+                   for f in (*p.fields, *p.trailer)]
         t.container(p.name, [*entries, crc], base=base, checks=checks,
                     description=p.description)
 
