@@ -6,8 +6,8 @@ STAMP  := $(VENV)/.installed
 OUT    ?= out/run
 BOARD  ?= rpi4
 
-.PHONY: install run test bench campaign flash lint clean model board-emu board-emu-host \
-        test-board-emu
+.PHONY: install run test bench bench-pytorchfi campaign flash lint clean model board-emu \
+        board-emu-host test-board-emu test-loaded
 
 install: $(STAMP)
 
@@ -28,6 +28,17 @@ test: install
 bench: install
 	$(VENV)/bin/orbnode bench --out out/bench
 	$(PY) -m pytest -q -s bench --benchmark-only --benchmark-columns=mean,stddev,ops,rounds -p no:cacheprovider
+
+# The issue-15 comparison side by side: installs the optional PyTorchFI side (torch, CPU
+# use; a large download) into the venv, then runs only that benchmark.
+bench-pytorchfi: install
+	$(PY) -m pip install --quiet -e '.[host,dev,pytorchfi]'
+	$(PY) -m pytest -q -s bench/bench_pytorchfi.py --benchmark-only \
+		--benchmark-columns=mean,rounds -p no:cacheprovider
+
+# make test with two CPU-bound processes beside it, as a busy bench host would be.
+test-loaded: install
+	bash scripts/with-cpu-hogs.sh 2 $(MAKE) test
 
 lint: install
 	$(VENV)/bin/ruff check .
