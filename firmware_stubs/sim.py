@@ -15,9 +15,13 @@ waits while the node is silent (the envelope is stepped only with a report in
 hand), so an outage pauses simulated time rather than guessing the node's power.
 A bus watchdog (:mod:`firmware_stubs.watchdog`), if given, power-cycles a node
 whose housekeeping stopped for its timeout; without one, or once it gives up,
-the node is declared lost after ``lost_after_s`` of silence. Housekeeping the node
-stored while out of contact arrives oldest first and goes to its own table.
-Host-side events carry ids from 100 up (``HOST_EVENT_*``).
+the node is declared lost after ``lost_after_s`` of silence. A node that restarted
+without a power cycle of ours (systemd, a bench reset) says so with a new boot id
+in its hello and housekeeping: its sequence count is followed afresh and its
+counters carried on, as after a power cycle. Housekeeping the node stored while
+out of contact arrives oldest first and goes to its own table. Host-side events
+carry ids from 100 up (``HOST_EVENT_*``); a node that runs without telecommand
+authentication is flagged the moment its hello says so.
 """
 
 from __future__ import annotations
@@ -61,6 +65,7 @@ HOST_EVENT_RETRY = 100
 HOST_EVENT_GAP = 101
 HOST_EVENT_RESET = 102
 HOST_EVENT_LINE = 103
+HOST_EVENT_BOOT = 104  # the node restarted on its own: a new boot id
 
 # Node counters that only grow; a power-cycled node starts them from zero again.
 CUMULATIVE = ("inferences", "correct", "node_wall_s", "frames_bad", "tc_rejected", "upsets",
@@ -77,6 +82,7 @@ class HostCounters:
     gaps: int = 0             # node packets missing from its sequence count
     duplicates: int = 0       # reports for a tick already recorded (late answers)
     resets: int = 0           # power cycles by the bus watchdog
+    restarts: int = 0         # node restarts the bus did not cause (a new boot id)
     stored_hk: int = 0        # housekeeping reports received from the node's store
     line_down: int = 0        # times the host side of the line went down
     frames_bad_host: int = 0  # frames and packets the host's decoder refused
@@ -105,7 +111,6 @@ class Simulator:
         self.t_wall0 = time.monotonic()
         self.hello: dict[str, str] = {}
         self.counters = HostCounters()
-        self._enums = link.packets.enums
         self._stop = False
         self._answers: dict[int, Packet] = {}  # housekeeping by the tick it answers
         self._recorded_up_to = -1
@@ -114,6 +119,8 @@ class Simulator:
         self._tick_payload: Any = None  # the last env tick sent, for a retry
         self._last_hk_wall = time.monotonic()
         self._expect_seq: int | None = None
+        self._boot: int | None = None  # the node's boot id; None: whatever comes is expected
+        self._auth_said = "on"  # the auth state last flagged on the terminal
         self._base = dict.fromkeys(CUMULATIVE, 0)  # counters of earlier node power cycles
         self._last_raw: Any = None     # last hk_node payload of this power cycle
         self._stored_prev: Any = None  # newest stored report, continued
@@ -132,11 +139,6 @@ class Simulator:
         return time.monotonic() - self.t_wall0
 
     # -- sending ------------------------------------------------------------------
-    def _payload(self, name: str, **fields: Any) -> Any:
-        """Packet ``name``'s generated payload class, constructed: a misspelt or missing
-        field raises PacketError here, before anything is built or sent."""
-        return self.link.packets.payload_type(name)(**fields)
-
     def _send(self, name: str, payload: Any = None) -> bool:
         """Send; a line that is down is noted (the retry logic resends), never fatal."""
         try:
@@ -153,7 +155,7 @@ class Simulator:
             self._host_event(HOST_EVENT_LINE, f"line down: {exc}")
 
     def _send_tick(self, tick: int, state, dt_s: float) -> None:
-        self._tick_payload = self._payload(
+        self._tick_payload = self.link.packets.payload(
             "env_tick", tick=tick, t_s=state.t_s, dt_s=dt_s,
             illumination=state.illumination, soc=state.soc,
             soc_floor=state.soc_floor, temp_c=state.temp_c,
@@ -180,6 +182,7 @@ class Simulator:
             self._dispatch(pkt)
 
     def _dispatch(self, pkt: Packet) -> None:
+        self._check_boot(pkt)
         self._check_sequence(pkt)
         if pkt.name == "event":
             self._on_event(pkt)
@@ -187,6 +190,44 @@ class Simulator:
             self._on_hk(pkt)
         elif pkt.name == "pong":
             self._pongs += 1
+
+    @staticmethod
+    def _boot_of(pkt: Packet) -> int | None:
+        """The boot id a node packet carries (housekeeping, the hello), or None."""
+        if pkt.name == "hk_node":
+            return pkt.payload.boot_id
+        if pkt.name == "event" and pkt.payload.event_id == EVENT_HELLO:
+            try:
+                return int(_hello_fields(pkt.payload.text)["boot"], 16)
+            except (KeyError, ValueError):
+                return None
+        return None
+
+    def _check_boot(self, pkt: Packet) -> None:
+        """A new boot id the bus did not cause: the node's sequence count and counters
+        started again. Checked before the sequence: a restarted node's first packets
+        must not count as thousands missing (or as repeats) of the old count."""
+        boot = self._boot_of(pkt)
+        if boot is None or boot == self._boot:
+            return
+        known, self._boot = self._boot, boot
+        if known is None:
+            return  # the first we hear of this node, or of one we power-cycled
+        self._carry_counters()
+        # The node numbers its packets from zero at start and says its boot id in its
+        # first two (hello, then the first report): the ones before this that did
+        # not arrive are missing.
+        self._expect_seq = 0
+        self.counters.restarts += 1
+        self._host_event(HOST_EVENT_BOOT, f"the node restarted (boot {known:08x} -> "
+                         f"{boot:08x}): sequence count followed afresh, counters carried on")
+
+    def _carry_counters(self) -> None:
+        """Carry the node's cumulative counters on past a restart (they start at zero)."""
+        if self._last_raw is not None:
+            for k in CUMULATIVE:
+                self._base[k] += getattr(self._last_raw, k)
+            self._last_raw = None
 
     def _check_sequence(self, pkt: Packet) -> None:
         """Count node packets missing from its 14-bit sequence count (CCSDS 133.0-B-2)."""
@@ -228,9 +269,19 @@ class Simulator:
         text = ev.text
         t_s = self.env.state().t_s if self.env is not None else 0.0  # None: before set-up
         self.db.add_event(self._now(), t_s, ev.event_id, text)
-        if ev.event_id == EVENT_HELLO:  # hello: key=value;key=value
-            self.hello = dict(kv.split("=", 1) for kv in text.split(";") if "=" in kv)
+        if ev.event_id == EVENT_HELLO:
+            self.hello = _hello_fields(text)
             self._hellos += 1
+            self._flag_auth(self.hello.get("auth", "unknown"))
+
+    def _flag_auth(self, auth: str) -> None:
+        """Say on the terminal, once per change, that the node obeys anyone: as
+        ``orbnode run`` flags it in its summary."""
+        if auth != self._auth_said:
+            self._auth_said = auth
+            if auth != "on":
+                self.say(f"{auth.upper()}: the node obeys unauthenticated telecommands "
+                         f"(its hello says auth={auth})")
 
     def wait_until(self, done: Callable[[], bool], timeout_s: float) -> bool:
         """Handle packets until ``done()`` holds (True) or time runs out (False)."""
@@ -248,7 +299,7 @@ class Simulator:
         deadline = time.monotonic() + timeout_s
         seen = self._hellos
         while time.monotonic() < deadline and not self._stop:
-            self._send("ping", self._payload("ping"))
+            self._send("ping", self.link.packets.payload("ping"))
             if self.wait_until(lambda: self._hellos > seen,
                                min(1.0, max(deadline - time.monotonic(), 0.0))):
                 self._archive_hello()
@@ -314,11 +365,9 @@ class Simulator:
         wd.resets += 1
         self.counters.resets += 1
         self._save_counters()
-        if self._last_raw is not None:
-            for k in CUMULATIVE:
-                self._base[k] += getattr(self._last_raw, k)
-            self._last_raw = None
+        self._carry_counters()
         self._expect_seq = None  # a fresh node counts its packets from zero
+        self._boot = None  # and has a new boot id, which we caused
         try:
             self.wait_hello(self.config.boot_s)
         except NodeLost:
@@ -384,7 +433,7 @@ class Simulator:
 
     def shutdown(self, timeout_s: float = 5.0) -> None:
         """Ask the node to stop; its final report and events are still archived."""
-        if not self._send("shutdown", self._payload("shutdown", tick=TICK_FINAL)):
+        if not self._send("shutdown", self.link.packets.payload("shutdown", tick=TICK_FINAL)):
             return
         if self.wait_until(lambda: TICK_FINAL in self._answers, timeout_s):
             final = self._take_answer(TICK_FINAL)
@@ -436,3 +485,8 @@ class Simulator:
         self.db.add_hk(row)
         if self.on_tick is not None:
             self.on_tick(row)
+
+
+def _hello_fields(text: str) -> dict[str, str]:
+    """The node's hello, ``key=value;key=value``, as a dict."""
+    return dict(kv.split("=", 1) for kv in text.split(";") if "=" in kv)

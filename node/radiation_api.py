@@ -53,3 +53,18 @@ class RadiationHooks:
     scrub_repairs: int = 0
     scrub_detected: int = 0
     _since_scrub_s: float = field(default=0.0, repr=False)
+
+    def scrub_due(self, dt_s: float) -> bool:
+        """Count ``dt_s`` more environment seconds since the last scrub; whether one is due."""
+        self._since_scrub_s += dt_s
+        return self.scrubber is not None and self._since_scrub_s >= self.scrub_period_s
+
+    def scrub(self) -> ScrubResult:
+        """Scrub now (the period starts again) and add what was found to the counts."""
+        if self.scrubber is None:
+            raise ValueError("no scrubber")
+        self._since_scrub_s = 0.0
+        rep = self.scrubber.scrub()
+        self.scrub_detected += rep.errors_detected
+        self.scrub_repairs += rep.words_repaired
+        return rep

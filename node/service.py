@@ -14,7 +14,10 @@ interval twice. Out of contact (the port hung up, or no telecommand for
 ``contact_lost_s``) the node keeps working in its current policy and puts what it
 would have sent -- events, and housekeeping of its own every ``stored_hk_period_s``
 (tick ``TICK_STORED``) -- in a bounded on-board store (:mod:`node.store`), dumped
-oldest first when the next telecommand shows the bus is listening again.
+oldest first when the next telecommand shows the bus is listening again (a beat
+for systemd's watchdog after each packet: a long dump is progress, not a hang).
+Each process start draws a random boot id, sent in the hello and in housekeeping,
+so the bus tells a restart it did not cause from a bad line.
 
 With a key (``verifier``), every telecommand must carry a valid HMAC and a fresh
 sequence number (:mod:`node.auth`), which is on disk before the command runs;
@@ -25,13 +28,15 @@ housekeeping (``tc_rejected``), reported as an event, and answered with a PUS-1
 failure report when the sender asked for verification. Verification reports
 carry a tag under the same key, bound to the command they answer. An operator may
 override the scheduler's mode (``set_mode``), except that an EPS load shed always
-forces SAFE.
+forces SAFE. Refused commands and corrupt frames are logged as warnings, at most a
+line a second per reason with the count since the last (:mod:`node.ratelog`).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import secrets
 import time
 from collections.abc import Callable
 from typing import Any
@@ -44,6 +49,7 @@ from node.packets import Packet
 from node.power.base import PowerSource
 from node.power.model import ProcessCpuMeter
 from node.radiation_api import RadiationHooks
+from node.ratelog import RateLimitedLog
 from node.scheduler import Scheduler
 from node.store import TelemetryStore
 
@@ -74,6 +80,7 @@ class NodeService:
                  stored_hk_period_s: float = 1.0,
                  say: Callable[[str], None] | None = None) -> None:
         self.link = link
+        self.packets = link.packets
         self.jobs = jobs
         self.board = board
         self.power = power
@@ -103,14 +110,19 @@ class NodeService:
         self.tc_repeated = 0
         self._answered: tuple[int, Any] | None = None  # last tick and its hk_node payload
         self.say = say or log.info  # what the node is doing, for its operator's log
+        # Refused commands and corrupt frames, at most a line a second per reason.
+        self.rate_log = RateLimitedLog(log.warning if say is None else say)
+        self._bad_seen = 0  # corrupt frames and packets already in the log
         self.stopped_because = ""
+        # Random per process start: the bus tells a restart it did not cause (systemd,
+        # a bench reset) from a line fault, as the sequence count and counters restart.
+        self.boot_id = secrets.randbits(32)
+
+    def _beat(self) -> None:
+        if self.heartbeat is not None:
+            self.heartbeat()
 
     # -- telemetry out: live, or into the store -----------------------------------
-    def _payload(self, name: str, **fields: Any) -> Any:
-        """Packet ``name``'s generated payload class, constructed: a misspelt or missing
-        field raises PacketError here, before anything is built or sent."""
-        return self.link.packets.payload_type(name)(**fields)
-
     def _tm(self, name: str, payload: Any = None, signer=None) -> None:
         raw = self.link.build(name, payload, signer=signer)
         if self.in_contact:
@@ -140,6 +152,9 @@ class NodeService:
             for raw in self.store.peek():
                 self.link.send_raw(raw)
                 self.store.sent()
+                # A full store at 115200 baud takes seconds to minutes: each packet out
+                # is progress, so systemd's watchdog must not take the dump for a hang.
+                self._beat()
         except LinkClosed as exc:
             self.in_contact = False
             self.say(f"line down again while dumping the store ({exc})")
@@ -161,7 +176,7 @@ class NodeService:
 
     # -- helpers ----------------------------------------------------------------
     def _event(self, event_id: int, text: str) -> None:
-        self._tm("event", self._payload("event", event_id=event_id, text=text))
+        self._tm("event", self.packets.payload("event", event_id=event_id, text=text))
 
     def _shed(self, shed: bool) -> None:
         """While the EPS has cut the node's supply, no work can be done: park the jobs."""
@@ -176,7 +191,8 @@ class NodeService:
     def _hello(self) -> None:
         engine = self.jobs.engine
         exposed = self.radiation.process.exposed_bits if self.radiation.process else 0
-        self._event(EVENT_HELLO, f"board={self.board.name};model={self.model_name};"
+        self._event(EVENT_HELLO, f"board={self.board.name};boot={self.boot_id:08x};"
+                    f"model={self.model_name};"
                     f"level={engine.level};exposed_bits={exposed};"
                     f"auth={'on' if self.verifier else 'insecure'};"
                     f"labelled={int(self.jobs.labelled)};measured={int(self.power.measured)};"
@@ -197,7 +213,7 @@ class NodeService:
         power_w = self.power.read_power_w()
         spec = self.board.modes[self.mode]
         r = self.radiation
-        hk = self._payload(
+        hk = self.packets.payload(
             "hk_node",
             tick=tick,
             mode=self._enums["mode"][self.mode],
@@ -217,6 +233,7 @@ class NodeService:
             tc_repeated=self.tc_repeated,
             stored=self.store.stored,
             store_overflow=self.store.overflow,
+            boot_id=self.boot_id,
         )
         self._tm("hk_node", hk)
         return hk
@@ -228,18 +245,12 @@ class NodeService:
             for u in r.process.advance(dt_s, rate_per_bit_day):
                 r.upsets += 1
                 self._event(EVENT_UPSET, f"{u.kind} {u.tensor}[{u.index}] bit {u.bit}")
-        if r.scrubber is not None:
-            r._since_scrub_s += dt_s
-            if r._since_scrub_s >= r.scrub_period_s:
-                self._scrub()
+        if r.scrub_due(dt_s):
+            self._scrub()
 
     def _scrub(self) -> None:
-        r = self.radiation
-        r._since_scrub_s = 0.0
-        rep = r.scrubber.scrub()
+        rep = self.radiation.scrub()
         if rep.errors_detected:
-            r.scrub_detected += rep.errors_detected
-            r.scrub_repairs += rep.words_repaired
             self._event(EVENT_SCRUB, f"scrub detected {rep.errors_detected}, "
                         f"repaired {rep.words_repaired} words")
 
@@ -252,18 +263,20 @@ class NodeService:
         # Signed under the node's key and bound to this command's trailer (node.auth).
         signer = ReportSigner(self.verifier.key, pkt.trailer) if self.verifier else None
         if failure is None:
-            self._tm(subtype_ok, self._payload(subtype_ok, request_id=pkt.request_id),
+            self._tm(subtype_ok, self.packets.payload(subtype_ok, request_id=pkt.request_id),
                      signer=signer)
         else:
-            self._tm(subtype_fail, self._payload(subtype_fail, request_id=pkt.request_id,
-                                                 code=self._enums["failure"][failure]),
-                     signer=signer)
+            code = self._enums["failure"][failure]
+            self._tm(subtype_fail, self.packets.payload(subtype_fail, request_id=pkt.request_id,
+                                                        code=code), signer=signer)
 
     def _refused(self, pkt: Packet, reason: str, detail: str) -> None:
         """Count and report a command that was refused or failed; nothing else changes."""
         self.tc_rejected += 1
-        self._event(EVENT_TC_REJECTED, f"tc {pkt.name} from source {pkt.source_id} refused: "
-                    f"{reason}" + (f" ({detail})" if detail else ""))
+        text = (f"tc {pkt.name} from source {pkt.source_id} refused: {reason}"
+                + (f" ({detail})" if detail else ""))
+        self.rate_log.note(reason, f"{text}; {self.tc_rejected} refused so far")
+        self._event(EVENT_TC_REJECTED, text)
 
     def _reject(self, pkt: Packet, reason: str, detail: str = "") -> None:
         self._refused(pkt, reason, detail)
@@ -287,6 +300,8 @@ class NodeService:
         if pkt.name not in self.link.packets.defs or \
                 self.link.packets.defs[pkt.name].direction != "tc":
             self.tc_rejected += 1  # telemetry sent to the node: not a command
+            self.rate_log.note("not_a_command", f"{pkt.name} sent to the node: not a command; "
+                               f"{self.tc_rejected} refused so far")
             return
         if self.verifier is not None:
             # On success the sequence number is on disk before anything runs.
@@ -335,7 +350,7 @@ class NodeService:
             self._housekeeping(v.tick)
             self.running = False
         elif pkt.name == "ping":
-            self._tm("pong", self._payload("pong"))
+            self._tm("pong", self.packets.payload("pong"))
             self._hello()  # a bus that connected late learns who we are
         elif pkt.name == "set_mode":
             name = self.link.packets.enum_name("set_mode", v.mode)  # range-checked
@@ -352,6 +367,14 @@ class NodeService:
             return "unknown_command"
         return None
 
+    def _note_bad_frames(self) -> None:
+        st = self.link.stats
+        bad = st.frames_bad + st.packets_bad
+        if bad > self._bad_seen:
+            self.rate_log.note("frames_bad", f"corrupt frames on the line (COBS, CRC or "
+                               f"oversize): dropped, {bad} so far", bad - self._bad_seen)
+            self._bad_seen = bad
+
     def serve(self) -> None:
         """Run until a ``shutdown`` telecommand or until the link closes."""
         self.running = True
@@ -362,9 +385,10 @@ class NodeService:
         watchdog_tripped = False
         try:
             while self.running:
-                if self.heartbeat is not None:
-                    self.heartbeat()
-                for pkt in self.link.receive(0.05):
+                self._beat()
+                packets = self.link.receive(0.05)
+                self._note_bad_frames()
+                for pkt in packets:
                     if self.link.packets.defs[pkt.name].direction == "tc":
                         self._heard_bus = True
                         self._last_tc_wall = time.monotonic()
@@ -373,6 +397,7 @@ class NodeService:
                     self.handle(pkt)
                     watchdog_tripped = False
                 self._check_contact(time.monotonic())
+                self.rate_log.flush()
                 if self.jobs.error is not None:
                     self._event(EVENT_JOB_ERROR, f"job loop failed: {self.jobs.error}")
                     self.stopped_because = f"job loop failed: {self.jobs.error}"
@@ -386,4 +411,5 @@ class NodeService:
         except LinkClosed as exc:  # a transport that cannot reopen: the cable is gone for good
             self.stopped_because = f"link closed ({exc})"
         finally:
+            self.rate_log.flush(force=True)
             self.jobs.stop()

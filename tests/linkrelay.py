@@ -5,11 +5,13 @@ pyserial opens like a real port. The relay cuts the byte stream at delimiters in
 frames and, per direction and per frame, passes it intact, drops it, flips a bit
 inside it, or puts a junk burst (with or without zero bytes) in front of it; it
 merges several frames into one write or dribbles one out a few bytes at a time.
-It records every packet it passed intact and every frame it broke, so a test can
-check that the far end got exactly the intact ones and counted the broken ones.
+It records every packet it passed intact and what it did, fault by fault, and
+works out from the framing rules (:mod:`node.link.framing`) how many bad frames
+the far end must count for it (``bad_frames``), so a test can check that the far
+end got exactly the intact ones and counted exactly the broken ones.
 ``pull()`` closes both pty pairs (both ends see a hang-up and the paths vanish);
 ``restore()`` makes new ones behind the same paths. ``muted`` cuts the line without
-a hang-up: the ports stay open and every byte is lost.
+a hang-up: the ports stay open and every byte is lost (the frames counted).
 """
 
 from __future__ import annotations
@@ -37,6 +39,12 @@ class Faults:
     split: float = 0.0   # share of frames written a few bytes at a time
 
 
+def pieces(data: bytes) -> int:
+    """Runs between zero bytes that are not empty: each is one run between delimiters
+    that the receiver counts as a bad frame, when it is no frame of ours."""
+    return sum(1 for run in data.split(DELIMITER) if run)
+
+
 @dataclass
 class Direction:
     """What one direction of the relay did."""
@@ -47,8 +55,20 @@ class Direction:
     drop_if: object = None  # callable(packet bytes) -> bool: drop this intact packet
     dropped_packets: list[bytes] = field(default_factory=list)
     dropped: int = 0
-    flipped: int = 0
-    junk_bursts: int = 0
+    flipped: int = 0          # frames with one bit flipped, of which
+    flipped_to_zero: int = 0  # the flip made a zero byte: the frame falls in two runs
+    junk_bursts: int = 0      # bursts between two frames, of which
+    junk_with_zeros: int = 0  # hold zero bytes: cut into several runs, or none
+    splits: int = 0           # frames dribbled out a few bytes at a time
+    cut: int = 0              # frames lost while muted
+    merges: int = 0           # writes held back to go out with later frames
+    # Bad frames the receiver must count: each fault's runs between zero bytes. Exact
+    # because every frame goes out as 00 frame 00: a fault's runs never join another
+    # frame's, and an intact frame is never cut (node.link.framing). Junk bursts with
+    # only dropped frames between them are one stretch of junk: a run may span two.
+    # (Junk lost to a pull or a mute was counted: exact only on a line never cut.)
+    bad_frames: int = 0
+    in_junk: bool = False  # the stream so far ends inside a run of junk
     buf: bytearray = field(default_factory=bytearray)
     pending: bytearray = field(default_factory=bytearray)
 
@@ -128,33 +148,27 @@ class Relay:
                     self._forward(d, data, out, idle=fd not in ready)
 
     def _forward(self, d: Direction, data: bytes, out_fd: int, idle: bool) -> None:
-        if self.muted:
-            d.buf.clear()
-            d.pending.clear()
-            return
         d.buf += data
         *frames, rest = bytes(d.buf).split(DELIMITER)
         d.buf[:] = rest
+        if self.muted:
+            d.pending.clear()
+            d.cut += sum(1 for chunk in frames if chunk)
+            return
         f, rng = d.faults, d.rng
         for chunk in frames:
             if not chunk:
                 continue
             faulty = self.faulty
             if faulty and rng.random() < f.junk:
-                junk = rng.randbytes(rng.randint(1, 24))
-                if rng.random() < 0.5:
-                    junk = junk.replace(b"\x00", b"\x5a")
-                d.pending += junk
-                d.junk_bursts += 1
+                self._junk(d)
             frame = bytearray(chunk)
             r = rng.random() if faulty else 1.0
             if faulty and r < f.drop:
                 d.dropped += 1
                 continue
             if faulty and r < f.drop + f.flip:
-                i = rng.randrange(len(frame))
-                frame[i] ^= 1 << rng.randrange(8)
-                d.flipped += 1
+                self._flip(d, frame)
             else:
                 try:
                     packet = cobs.decode(chunk)
@@ -168,7 +182,9 @@ class Relay:
                 if packet is not None:
                     d.intact.append(packet)
             piece = DELIMITER + bytes(frame) + DELIMITER
+            d.in_junk = False  # the frame's opening delimiter ends any run of junk
             if faulty and self.rng.random() < f.split:
+                d.splits += 1
                 self._write(out_fd, d.pending)
                 d.pending.clear()
                 for i in range(0, len(piece), 3):
@@ -176,9 +192,50 @@ class Relay:
                     time.sleep(0.0005)
                 continue
             d.pending += piece
-        if d.pending and (idle or not (self.faulty and self.rng.random() < f.merge)):
-            self._write(out_fd, bytes(d.pending))
-            d.pending.clear()
+        if d.pending:
+            if idle or not (self.faulty and self.rng.random() < f.merge):
+                self._write(out_fd, bytes(d.pending))
+                d.pending.clear()
+            else:
+                d.merges += 1
+
+    @staticmethod
+    def _junk(d: Direction) -> None:
+        """A burst between the last frame's closing delimiter and the next one's opening:
+        one bad frame per run between its own zero bytes (none if it is all zeros)."""
+        rng = d.rng
+        junk = bytearray(rng.randbytes(rng.randint(1, 24)).replace(DELIMITER, b"\x5a"))
+        if rng.random() < 0.5:  # zero bytes anywhere, at the ends too
+            for _ in range(rng.randint(1, 3)):
+                junk[rng.randrange(len(junk))] = 0
+            d.junk_with_zeros += 1
+        d.pending += junk
+        d.junk_bursts += 1
+        d.bad_frames += pieces(bytes(junk)) - (d.in_junk and junk[0] != 0)
+        d.in_junk = junk[-1] != 0
+
+    @staticmethod
+    def _flip(d: Direction, frame: bytearray) -> None:
+        """One bit flipped inside a frame (never its delimiters; a COBS frame holds no
+        zero byte, so a flip can make one but never unmake one). Without a zero the
+        frame stays one run between delimiters, one bad frame whether COBS or the
+        CRC-16 refuses it; a zero cuts it in two runs, one bad frame each when not
+        empty (a flip of the first or last byte leaves one). Every other flip aims at
+        a byte that is a power of two, so that zeros are made on every run."""
+        rng = d.rng
+        aim = [i for i, b in enumerate(frame) if b & (b - 1) == 0]
+        if aim and d.flipped % 2 == 0:
+            i = rng.choice(aim)
+            frame[i] = 0
+        else:
+            i = rng.randrange(len(frame))
+            frame[i] ^= 1 << rng.randrange(8)
+        d.flipped += 1
+        if frame[i] == 0:
+            d.flipped_to_zero += 1
+            d.bad_frames += pieces(bytes(frame))
+        else:
+            d.bad_frames += 1
 
     @staticmethod
     def _write(fd: int, data: bytes) -> None:

@@ -49,8 +49,14 @@ def test_summary_has_the_contract_keys(one_orbit):
     for key in ("orbits", "sim_seconds", "wall_seconds", "inferences", "eclipse_fraction",
                 "throughput_sunlit_per_s", "throughput_eclipse_per_s", "energy_env_j",
                 "energy_wall_j", "inferences_per_joule_wall", "power_source", "min_soc",
-                "max_temp_c", "mode_seconds"):
+                "max_temp_c", "mode_seconds", "frames_bad_node", "frames_bad_host",
+                "retries", "gaps", "resets"):
         assert key in s, key
+    # A clean line: no bad frame at either end, nothing missing, no power cycle; a tick
+    # sent again (a busy machine answering late) is one the node answered twice.
+    assert (s["frames_bad_node"], s["frames_bad_host"], s["gaps"], s["resets"]) == \
+        (0, 0, 0, 0)
+    assert s["retries"] == s["tc_repeated"] == s["duplicates"]
     assert s["orbits"] == pytest.approx(1.0, abs=1e-6)
     assert s["inferences"] > 0 and s["energy_env_j"] > 0
     assert s["auth"] == "on" and s["tc_rejected"] == 0  # every tick signed and accepted
@@ -310,6 +316,7 @@ def test_node_and_sim_as_separate_commands_over_a_cable(tmp_path):
                       "1200", "--tick-s", "0.05", "--key-file", str(key),
                       "--out", str(tmp_path), "--json")
         assert res.returncode == 0, res.stderr
+        assert "INSECURE" not in res.stderr  # flagged only for a node without a key
         node.wait(timeout=15)  # the sim's shutdown telecommand stops the node
         assert node.returncode == 0, node.stderr.read()
         return json.loads(res.stdout)

@@ -414,6 +414,25 @@ def test_insecure_is_announced_and_flagged_in_the_run_summary(tmp_path):
     assert len(flagged) == 1 and "unauthenticated" in flagged[0]
 
 
+def test_orbnode_sim_flags_an_insecure_node_on_stderr(tmp_path):
+    with VirtualCable() as cable:
+        node = subprocess.Popen([sys.executable, "-m", "orbnode", "node", "--port",
+                                 cable.end_a, "--insecure"], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        try:
+            res = _orbnode("sim", "--port", cable.end_b, "--orbits", "0.02", "--speedup",
+                           "1200", "--tick-s", "0.05", "--out", str(tmp_path), "--json")
+            node.communicate(timeout=30)  # the sim's shutdown stops it
+        finally:
+            if node.poll() is None:
+                node.kill()
+                node.communicate()
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["auth"] == "insecure"
+    flagged = [ln for ln in res.stderr.splitlines() if "INSECURE" in ln]
+    assert len(flagged) == 1 and "unauthenticated" in flagged[0], res.stderr
+
+
 @pytest.mark.parametrize("value", ["1e30", "-1", "nan", "inf", "1e10"])
 def test_run_refuses_an_upset_acceleration_outside_the_declared_range(tmp_path, value):
     line = _one_line_exit_2(_orbnode("run", "--upset-acceleration", value, "--out",

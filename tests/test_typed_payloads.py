@@ -138,7 +138,7 @@ def test_the_simulator_refuses_a_misspelt_field_before_sending():
     link = RecordingLink(apid="sim")
     sim = make_sim(link)
     with pytest.raises(PacketError, match="unknown field 'tik'"):
-        sim._payload("env_tick", tik=1)
+        sim.link.packets.payload("env_tick", tik=1)
     state = env_state()
     del state.soc_floor  # the simulator's state lost a field: no tick goes out
     with pytest.raises(AttributeError):
@@ -187,9 +187,9 @@ def test_the_node_reads_and_sends_payload_objects():
     assert accepted.request_id == pkt.request_id
 
 
-def test_the_node_payload_helper_refuses_a_misspelt_field():
+def test_the_payload_helper_refuses_a_misspelt_field():
     node, link = make_node()
     with pytest.raises(PacketError, match="event: unknown field 'txt'"):
-        node._payload("event", event_id=1, txt="x")
+        node.packets.payload("event", event_id=1, txt="x")
     assert link.built == [] and link.transport.written == []
-    assert dataclasses.is_dataclass(node._payload("pong"))
+    assert dataclasses.is_dataclass(node.packets.payload("pong"))

@@ -339,6 +339,11 @@ class PacketSet:
         """The generated dataclass of packet ``name``'s fields."""
         return self.defs[name].payload_type
 
+    def payload(self, name: str, **fields: Any) -> Any:
+        """Packet ``name``'s payload, constructed: a misspelt or missing field raises
+        :class:`PayloadFieldError` here, before anything is built or sent."""
+        return self.payload_type(name)(**fields)
+
     def build(self, name: str, values: Mapping[str, Any] | Any | None = None, *,
               seq_count: int = 0, apid: int | None = None, ack_flags: int = 0,
               source_id: int = 0, signer=None, check: bool = True) -> bytes:
