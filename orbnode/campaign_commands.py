@@ -62,9 +62,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, default=None, metavar="T",
                    help="intra-op threads per worker (default: the cores shared out over "
                         "--workers, at least 1)")
-    p.add_argument("--shortcuts", action=argparse.BooleanOptionalAction, default=True,
+    p.add_argument("--shortcuts", action=argparse.BooleanOptionalAction, default=None,
                    help="decide single-bit upsets node by node from the fault, stopping where "
-                        "the activations equal the clean ones again (exact; default on)")
+                        "the activations equal the clean ones again (exact). Default: per "
+                        "tensor, whichever of this and the graph tail measured faster on its "
+                        "first faults (same records either way)")
     p.add_argument("--batch", action=argparse.BooleanOptionalAction, default=True,
                    help="batch faults through a node, and group Conv weight faults, where a "
                         "start-up check shows it bit-exact (default on)")

@@ -104,7 +104,8 @@ def capture_model(model: onnx.ModelProto, names: list[str]) -> onnx.ModelProto:
     return m
 
 
-def _elem_type(arr: np.ndarray) -> int:
+def elem_type(arr: np.ndarray) -> int:
+    """The ONNX element type of ``arr`` (bfloat16 included, which numpy does not name)."""
     if arr.dtype.name == "bfloat16":
         return TensorProto.BFLOAT16
     return helper.np_dtype_to_tensor_dtype(arr.dtype)
@@ -124,7 +125,7 @@ def patch_model(model: onnx.ModelProto, target: str, golden: np.ndarray) -> onnx
                 found = True
     if not found:
         raise bits.FaultSiteError(f"{target!r} is not computed by a node of the graph")
-    elem = _elem_type(golden)
+    elem = elem_type(golden)
     idx, upd = target + IDX_SUFFIX, target + UPD_SUFFIX
     node = helper.make_node("ScatterND", [clean, idx, upd], [target], name=target + "__orbnode")
     # ONNX wants nodes in topological order: put the patch right after the producer.
@@ -203,7 +204,7 @@ def tail_model(info: GraphInfo, seeds: list[int],
     src = info.model.graph
     graph = helper.make_graph(
         [info.nodes[k] for k in keep], src.name + "_tail",
-        [helper.make_tensor_value_info(f, _elem_type(golden[f]), list(golden[f].shape))
+        [helper.make_tensor_value_info(f, elem_type(golden[f]), list(golden[f].shape))
          for f in feeds],
         [o for o in src.output if o.name in outputs],
         [i for i in src.initializer if i.name in used_inits],

@@ -36,7 +36,7 @@ import onnx
 from onnx import helper
 
 from radiation import bits
-from radiation.activations import ActivationInjector, GraphInfo
+from radiation.activations import ActivationInjector, GraphInfo, elem_type
 from radiation.outcome import Verdict
 
 Outputs = list[np.ndarray]
@@ -55,9 +55,11 @@ class ShortcutCounts:
     consumers' outputs) equal the clean ones, nothing else ran; ``masked_downstream``:
     the difference vanished further down; ``reached_output``: a graph output differs;
     ``failed``: a run failed (a DUE); ``whole_graph``: trials the fast path left to
-    the whole-graph / graph-tail path. ``grouped``: weight faults whose faulted Conv
-    ran grouped; ``batched``: node evaluations done inside a batch; ``node_runs``:
-    onnxruntime runs of single nodes (batched or not).
+    the whole-graph / graph-tail path; ``tail_chosen``: trials the campaign's per-tensor
+    choice (:mod:`radiation.campaign.choice`) ran on that path instead, because it
+    measured faster there (or the fast path cannot take the tensor). ``grouped``:
+    weight faults whose faulted Conv ran grouped; ``batched``: node evaluations done
+    inside a batch; ``node_runs``: onnxruntime runs of single nodes (batched or not).
     """
 
     trials: int = 0
@@ -66,6 +68,7 @@ class ShortcutCounts:
     reached_output: int = 0
     failed: int = 0
     whole_graph: int = 0
+    tail_chosen: int = 0
     grouped: int = 0
     batched: int = 0
     node_runs: int = 0
@@ -112,12 +115,10 @@ def _label(node: onnx.NodeProto) -> str:
 
 
 def _value_info(name: str, arr: np.ndarray, batch: bool) -> onnx.ValueInfoProto:
-    from radiation.activations import _elem_type
-
     shape: list = list(arr.shape)
     if batch:
         shape[0] = "B"
-    return helper.make_tensor_value_info(name, _elem_type(arr), shape)
+    return helper.make_tensor_value_info(name, elem_type(arr), shape)
 
 
 class NodeRuns:
@@ -562,13 +563,11 @@ class _GroupedConv:
         g = helper.make_node(node.op_type, [x, wg] + ([bg] if bias else []), [out],
                              domain=node.domain)
         g.attribute.extend(node.attribute)
-        from radiation.activations import _elem_type
-
         shape = [GROUP, *w.shape[1:]]
         inputs = [_value_info(x, golden[x], False),
-                  helper.make_tensor_value_info(wg, _elem_type(w), shape)]
+                  helper.make_tensor_value_info(wg, elem_type(w), shape)]
         if bias:
-            inputs.append(helper.make_tensor_value_info(bg, _elem_type(w), [GROUP]))
+            inputs.append(helper.make_tensor_value_info(bg, elem_type(w), [GROUP]))
         graph = helper.make_graph([g], "grouped", inputs, [onnx.ValueInfoProto(name=out)])
         model = helper.make_model(graph, opset_imports=list(fp.runs.info.model.opset_import))
         model.ir_version = fp.runs.info.model.ir_version

@@ -18,8 +18,10 @@ from radiation import bits
 from radiation.faults import Fault
 
 
-def _allowed_bits(dtype: np.dtype, bit: int | Iterable[int] | None,
-                  field: str | None) -> list[int]:
+def allowed_bits(dtype: np.dtype, bit: int | Iterable[int] | None,
+                 field: str | None) -> list[int]:
+    """Bit positions of a ``dtype`` word inside the stratum: positions ``bit`` (None:
+    all) that lie in ``field`` (None: any)."""
     width = bits.word_bits(dtype)
     allowed = list(range(width))
     if bit is not None:
@@ -51,7 +53,7 @@ def sample_faults(arrays: dict[str, np.ndarray], n: int, rng: np.random.Generato
         if arr.dtype.name not in bits.SUPPORTED:
             continue
         width = bits.word_bits(arr.dtype)
-        allowed = [b for b in _allowed_bits(arr.dtype, bit, field) if b + span_bits <= width]
+        allowed = [b for b in allowed_bits(arr.dtype, bit, field) if b + span_bits <= width]
         words = arr.size - span_words + 1
         if allowed and words > 0:
             cands.append((name, words, np.array(allowed, dtype=np.int64)))

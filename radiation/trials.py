@@ -14,19 +14,22 @@ The public fast path, shared by benchmarks, campaigns and ``orbnode inject``:
                     runs and restores (``None``: the run failed, a DUE);
 ``each(sites, judge)``  the one flip–run–restore loop: ``judge(outputs)`` per site;
 ``run_many`` / ``verdicts``  that loop with :meth:`Golden.classify` / :meth:`Golden.verdict`;
-``run_fault(fault)``  any fault kind, the exact general path (outputs copied).
+``run_fault(fault)``  any fault kind, the exact general path (outputs copied);
+``applied(fault)``  the fault held in the live weights (mitigations run inside it).
 
 Reuse is exact or not used: the first time a cut is needed for an input, the tail fed
 with the captured clean activations must reproduce the whole graph's golden outputs
-bit for bit. Where it does not (an fp16 graph in which onnxruntime keeps some
-intermediate values in float32 across inserted casts, which the captured fp16 tensor
-cannot carry; non-deterministic kernels) the trials use the whole graph for that cut
-and list it in :attr:`reuse_fallbacks`.
+bit for bit (checked on the clean weights: a fault is applied only after its cut is
+resolved, see :meth:`WeightTrials.applied`). Where it does not (an fp16 graph in
+which onnxruntime keeps some intermediate values in float32 across inserted casts,
+which the captured fp16 tensor cannot carry; non-deterministic kernels) the trials
+use the whole graph for that cut and list it in :attr:`reuse_fallbacks`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -135,8 +138,17 @@ class _Trials:
 
     golden: Golden
     reuse_fallbacks: set[str]
+    _calls: dict[str, SeuCall]
 
-    def seu(self, tensor: str) -> SeuCall:  # pragma: no cover - abstract
+    def seu(self, tensor: str) -> SeuCall:
+        """``(index, bit) -> outputs | None``: flip one bit of ``tensor``, run, restore;
+        made on first use per tensor and kept."""
+        call = self._calls.get(tensor)
+        if call is None:
+            call = self._calls[tensor] = self._make_seu(tensor)
+        return call
+
+    def _make_seu(self, tensor: str) -> SeuCall:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def each(self, sites: Iterable[tuple[str, int, int]],
@@ -212,11 +224,8 @@ class WeightTrials(_Trials):
             self._runs[tensor] = run
         return run
 
-    def seu(self, tensor: str) -> SeuCall:
-        """``(index, bit) -> outputs | None``: flip one bit of ``tensor``, run, restore."""
-        call = self._calls.get(tensor)
-        if call is not None:
-            return call
+    def _make_seu(self, tensor: str) -> SeuCall:
+        """Flip one bit of the live weight ``tensor``, run, restore."""
         words = self.words.get(tensor)
         if words is None:
             self.injector.check(Fault(tensor, 0, 0))  # raises the clear error
@@ -235,12 +244,26 @@ class WeightTrials(_Trials):
             finally:
                 words[index] = old
 
-        self._calls[tensor] = call
         return call
+
+    @contextmanager
+    def applied(self, fault: Fault) -> Iterator[None]:
+        """``fault`` held in the live weights inside the block, undone after it.
+
+        The cut is resolved first: its exactness check must see the clean weights
+        (checked under the fault it would compare faulty outputs with golden ones).
+        """
+        self.injector.check(fault)  # a bad site is one clear error, before any cut
+        self.runner(fault.tensor)
+        token = self.injector.apply(fault)
+        try:
+            yield
+        finally:
+            self.injector.undo(token)
 
     def outputs_now(self, tensor: str) -> Outputs | None:
         """A copy of the outputs for the weights as they are now (a fault in ``tensor``
-        applied by the caller); ``None`` if the run fails."""
+        held by :meth:`applied`); ``None`` if the run fails."""
         try:
             return [o.copy() for o in self.runner(tensor)()]
         except Exception:
@@ -248,11 +271,8 @@ class WeightTrials(_Trials):
 
     def run_fault(self, fault: Fault) -> tuple[str, Outputs | None]:
         """Any fault kind: apply, infer, undo; returns the outcome and a copy of the outputs."""
-        applied = self.injector.apply(fault)
-        try:
+        with self.applied(fault):
             out = self.outputs_now(fault.tensor)
-        finally:
-            self.injector.undo(applied)
         return self.golden.classify(out), out
 
 
@@ -298,11 +318,8 @@ class ActivationTrials(_Trials):
                 self.reuse_fallbacks.add(tensor)
         return ok
 
-    def seu(self, tensor: str) -> SeuCall:
-        """``(index, bit) -> outputs | None``: flip one bit of the computed ``tensor``, run."""
-        call = self._calls.get(tensor)
-        if call is not None:
-            return call
+    def _make_seu(self, tensor: str) -> SeuCall:
+        """Flip one bit of the computed ``tensor`` (golden value), run the rest."""
         words = self.words.get(tensor)
         if words is None:
             self.acts.check(Fault(tensor, 0, 0), self.golden_acts)  # raises
@@ -332,7 +349,6 @@ class ActivationTrials(_Trials):
             except Exception:
                 return None
 
-        self._calls[tensor] = call
         return call
 
     def fault_outputs(self, fault: Fault) -> Outputs | None:

@@ -63,13 +63,13 @@ def test_exponent_msb_flips_are_rarely_masked_mantissa_lsb_mostly(tmp_path, caps
 
 
 def test_two_workers_give_the_same_records_as_one(tmp_path, capsys, monkeypatch):
-    from radiation.campaign.executors.local import LocalExecutor
+    from radiation.campaign.executors import local
 
     one = campaign(capsys, tmp_path / "w1.db", "--faults", 600, "--seed", 3, "--chunk", 64)
     # Start the process at once and let it keep its queued chunks, so that it surely
     # runs some: its records must equal those of the in-process run.
-    monkeypatch.setattr(LocalExecutor, "STARTUP_S", 0.0)
-    monkeypatch.setattr(LocalExecutor, "STEAL", False)
+    monkeypatch.setattr(local, "helpers", lambda left_s, startup_s, most, idle: most)
+    monkeypatch.setattr(local.LocalExecutor, "STEAL", False)
     two = campaign(capsys, tmp_path / "w2.db", "--faults", 600, "--seed", 3, "--chunk", 64,
                    "--workers", 2)
     assert two["session"]["workers"] == 2 and two["session"]["workers_seen"] == 2

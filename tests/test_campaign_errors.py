@@ -58,14 +58,14 @@ def test_bad_arguments(tmp_path, capsys, args, words):
     assert not (tmp_path / "c.db").exists()
 
 
-def test_ray_executor_without_ray(tmp_path, capsys):
-    try:
-        import ray  # noqa: F401
-    except ModuleNotFoundError:
-        assert main(["campaign", "--db", str(tmp_path / "r.db"), "--executor", "ray"]) == 2
-        one_line(capsys.readouterr().err, "needs the optional 'ray' package")
-    else:  # pragma: no cover - only where ray is installed
-        pytest.skip("ray is installed here")
+def test_ray_executor_without_ray(tmp_path, capsys, monkeypatch):
+    # As on a fresh install without the extra, also where ray is installed.
+    monkeypatch.setitem(sys.modules, "ray", None)
+    monkeypatch.delitem(sys.modules, "radiation.campaign.executors.ray_executor", raising=False)
+    assert main(["campaign", "--db", str(tmp_path / "r.db"), "--executor", "ray"]) == 2
+    one_line(capsys.readouterr().err, "needs the optional 'ray' package",
+             "pip install '.[ray]'")
+    assert not (tmp_path / "r.db").exists()
     assert main(["campaign", "--db", str(tmp_path / "r.db"), "--executor", "dask"]) == 2
     one_line(capsys.readouterr().err, "unknown --executor 'dask'")
 
@@ -103,6 +103,10 @@ def test_databases_that_are_not_to_be_touched(tmp_path, capsys):
     (["--mitigations", "none,prayer"], ["unknown --mitigations 'prayer'"]),
     (["--stratum", "tensor,layer"], ["unknown --stratum 'layer'"]),
     (["--stratum", "tensor,tensor"], ["unknown --stratum"]),
+    (["--mitigations", "none,,tmr"], ["unknown --mitigations empty item in 'none,,tmr'"]),
+    (["--mitigations", "none,"], ["unknown --mitigations empty item"]),
+    (["--stratum", "field,bit"], ["redundant --stratum 'field,bit'"]),
+    (["--stratum", "tensor,bit,field"], ["redundant --stratum", "tensor,bit"]),
 ])
 def test_bad_values_of_issue_12(tmp_path, capsys, args, words):
     assert main(["campaign", "--db", str(tmp_path / "c.db"), *args]) == 2

@@ -65,7 +65,8 @@ def test_tolerance_text_round_trips(a, r):
     assert Tolerance.parse(repr(a)) == Tolerance(a, 0.0)
 
 
-@given(st.permutations(["tensor", "bit", "field"]), st.integers(1, 3))
+@given(st.sampled_from([["tensor", "bit"], ["tensor", "field"]]).flatmap(st.permutations),
+       st.integers(1, 2))
 def test_stratum_products_parse_in_any_order(dims, k):
     from radiation.campaign.plan import parse_stratum
 

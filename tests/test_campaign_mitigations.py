@@ -102,8 +102,8 @@ def test_mitigated_records_replay_through_inject(campaign, capsys, mitigation):
             rec = json.loads(capsys.readouterr().out)
             assert rec["mitigation"] == mitigation
             assert (rec["outcome"], rec["max_abs_diff"], rec["output_digest"],
-                    rec["mitigation_detail"]) == (want["outcome"], want["max_abs_diff"],
-                                                  want["output_digest"], want["detail"]), fid
+                    rec["mitigation_detail"]) == (want.outcome, want.max_abs_diff,
+                                                  want.output_digest, want.detail), fid
     finally:
         store.close()
 
@@ -131,7 +131,45 @@ def test_activation_faults_under_mitigations_replay(tmp_path, capsys):
                 want = store.result(fid, m)
                 main([*inject_argv(store, fid, x, m), "--json"])
                 rec = json.loads(capsys.readouterr().out)
-                assert (rec["outcome"], rec["output_digest"]) == (want["outcome"],
-                                                                  want["output_digest"])
+                assert (rec["outcome"], rec["output_digest"]) == (want.outcome,
+                                                                  want.output_digest)
+    finally:
+        store.close()
+
+
+def test_headline_is_the_unprotected_model_and_says_so(tmp_path, capsys):
+    """``--mitigations tmr,none``: the top-level outcomes and SDC rate are ``none``'s,
+    not those of the first listed mitigation, and the text names the mitigation."""
+    db = tmp_path / "h.db"
+    args = ["campaign", "--db", str(db), "--faults", "60", "--bits", "26-30", "--seed", "2",
+            "--mitigations", "tmr,none", "--no-progress"]
+    assert main([*args, "--json"]) == 0
+    s = json.loads(capsys.readouterr().out)
+    assert s["headline_mitigation"] == "none"
+    assert s["outcomes"] == s["mitigations"]["none"]["outcomes"] != s["mitigations"]["tmr"][
+        "outcomes"]
+    assert sum(g["outcomes"]["sdc"] for g in s["by_tensor"].values()) == s["outcomes"]["sdc"]
+    assert main(["campaign", "--db", str(db), "--resume", "--no-progress"]) == 0
+    text = capsys.readouterr().out
+    assert f"outcomes under none: masked {s['outcomes']['masked']} " in text
+
+
+def test_the_store_returns_typed_records(campaign):
+    from radiation.campaign.store import SessionRow, StoredResult
+    from radiation.mitigations.protect import Cost
+
+    _, db = campaign
+    store = CampaignStore.open_readonly(db)
+    try:
+        costs = store.costs()
+        assert set(costs) == set(ALL.split(","))
+        assert all(isinstance(c, Cost) and c.name == n for n, c in costs.items())
+        assert costs["none"].time_ratio == 1.0
+        (se, *_) = store.sessions()
+        assert isinstance(se, SessionRow) and se.faults_run == 150 and se.reuse is True
+        assert se.as_dict()["faults_per_s"] == se.stats["faults_per_s"] > 0
+        r = store.result(0, "tmr")
+        assert isinstance(r, StoredResult) and r.outcome == "masked"
+        assert r.top1_changed in (None, False)
     finally:
         store.close()

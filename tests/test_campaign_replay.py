@@ -56,19 +56,19 @@ def test_records_replay_through_inject(tmp_path, capsys, args):
             out = tmp_path / f"y{fid}.npy"
             rc = main([*inject_argv(store, fid, x), "--output", str(out), "--json"])
             rec = json.loads(capsys.readouterr().out)
-            assert rec["outcome"] == want["outcome"], (fid, fault, rec, want)
+            assert rec["outcome"] == want.outcome, (fid, fault, rec, want)
             assert rec["fault"]["kind"] == fault.kind and rec["level"] == store.config["level"]
             if rc == 1:  # onnxruntime failed on the faulty values: a DUE with no output
-                assert want["outcome"] == "due" and want["max_abs_diff"] is None
+                assert want.outcome == "due" and want.max_abs_diff is None
                 continue
-            assert rec["max_abs_diff"] == want["max_abs_diff"]
-            if want["top1_changed"] is not None:
+            assert rec["max_abs_diff"] == want.max_abs_diff
+            if want.top1_changed is not None:
                 changed = rec["golden"]["top1"] != rec["faulty"]["top1"]
-                assert changed == want["top1_changed"]
+                assert changed == want.top1_changed
             got = np.load(out)
-            if want["outcome"] == "masked":
-                assert want["output_digest"] is None and rec["max_abs_diff"] == 0.0
+            if want.outcome == "masked":
+                assert want.output_digest is None and rec["max_abs_diff"] == 0.0
             else:
-                assert digest([got]) == want["output_digest"]
+                assert digest([got]) == want.output_digest
     finally:
         store.close()

@@ -13,11 +13,14 @@ import sqlite3
 
 import numpy as np
 import pytest
+from campaign_records import records
 
 from node.engine import Engine
 from orbnode.cli import main
 from radiation import testmodels as tm
 from radiation.activations import ActivationInjector
+from radiation.campaign.store import CampaignStore
+from radiation.faults import Fault
 from radiation.trials import ActivationTrials, WeightTrials
 
 
@@ -72,3 +75,27 @@ def test_fp16_campaign_with_reuse_equals_without_and_says_so(tmp_path, capsys, f
     assert main(["campaign", "--db", str(tmp_path / "t.db"), "--model", str(fp16_model),
                  "--target", target, "--faults", "50", "--no-progress"]) == 0
     assert "reuse: graph tail not bit-exact" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args", [["--fault", "mbu", "--span", "2"], ["--fault", "stuck-at-1"],
+                                  ["--mitigations", "none,scrub,tmr"]],
+                         ids=["mbu", "stuck-at-1", "scrub-tmr"])
+def test_fp32_tails_are_checked_on_clean_weights(tmp_path, capsys, args):
+    """The tail check runs before the fault is applied, so the fp32 default model's
+    exact tails are not reported inexact (and not replaced by whole-graph runs)."""
+    common = ["--faults", "150", "--seed", "2", "--threads", "1", "--json", "--no-progress",
+              *args]
+    assert main(["campaign", "--db", str(tmp_path / "r.db"), "--reuse", *common]) == 0
+    with_reuse = json.loads(capsys.readouterr().out)
+    assert main(["campaign", "--db", str(tmp_path / "n.db"), "--no-reuse", *common]) == 0
+    capsys.readouterr()
+    assert with_reuse["reuse"]["fallback_cuts"] == []
+    assert records(tmp_path / "r.db") == records(tmp_path / "n.db")
+    store = CampaignStore.open_readonly(tmp_path / "r.db")
+    try:
+        x = store.inputs()[:1]
+    finally:
+        store.close()
+    wt = WeightTrials(Engine(with_reuse["model"]), x, reuse=True)
+    wt.run_fault(Fault("conv1.weight", 3, 30, "stuck-at-1"))  # the cut's first use, faulted
+    assert wt.reuse_fallbacks == set()

@@ -53,16 +53,16 @@ def replay_all(db, tmp_path, capsys) -> int:
             rc = main([*inject_argv(store, fid, x), "--output", str(out), "--json"])
             rec = json.loads(capsys.readouterr().out)
             n += 1
-            assert rec["outcome"] == want["outcome"], (fid, rec, want)
+            assert rec["outcome"] == want.outcome, (fid, rec, want)
             if rc == 1:  # onnxruntime failed on the faulty values: a DUE with no output
-                assert want["max_abs_diff"] is None
+                assert want.max_abs_diff is None
                 continue
-            assert rec["max_abs_diff"] == want["max_abs_diff"], (fid, rec, want)
-            assert rec["top1_changed"] == want["top1_changed"], (fid, rec, want)
-            if want["outcome"] == "masked":
-                assert want["output_digest"] is None
+            assert rec["max_abs_diff"] == want.max_abs_diff, (fid, rec, want)
+            assert rec["top1_changed"] == want.top1_changed, (fid, rec, want)
+            if want.outcome == "masked":
+                assert want.output_digest is None
             else:
-                assert digest([np.load(out)]) == want["output_digest"], (fid, rec, want)
+                assert digest([np.load(out)]) == want.output_digest, (fid, rec, want)
         return n
     finally:
         store.close()
@@ -102,11 +102,20 @@ def test_same_records_with_and_without_shortcuts(tmp_path, capsys, model, target
     args = ["--target", target, "--level", level, "--faults", 300]
     plain = campaign(capsys, tmp_path / "plain.db", model, *args, "--no-shortcuts",
                      "--threads", "1")
-    fast = campaign(capsys, tmp_path / "fast.db", model, *args, "--threads", "2")
-    assert plain["shortcuts"]["decided"]["trials"] == 0
-    assert fast["shortcuts"]["decided"]["trials"] == 300
+    fast = campaign(capsys, tmp_path / "fast.db", model, *args, "--shortcuts", "--threads", "2")
+    auto = campaign(capsys, tmp_path / "auto.db", model, *args, "--threads", "1")
+    assert plain["shortcuts"]["decided"]["trials"] == 0 and plain["shortcuts"]["mode"] == "off"
+    assert fast["shortcuts"]["decided"]["trials"] == 300 and fast["shortcuts"]["mode"] == "on"
+    # The default measures both paths on each tensor's first faults and keeps the faster.
+    sc = auto["shortcuts"]
+    assert sc["mode"] == "auto"
+    assert sc["paths"] or target == "activations"  # 300 faults over many tensors: none timed
+    assert {c["path"] for c in sc["paths"].values()} <= {"node", "tail"}
+    d = sc["decided"]
+    assert d["trials"] + d["whole_graph"] + d["tail_chosen"] == 300
     assert records(tmp_path / "plain.db") == records(tmp_path / "fast.db")
-    assert plain["outcomes"] == fast["outcomes"]
+    assert records(tmp_path / "plain.db") == records(tmp_path / "auto.db")
+    assert plain["outcomes"] == fast["outcomes"] == auto["outcomes"]
 
 
 def _fixed_reshape_model() -> onnx.ModelProto:
@@ -132,7 +141,7 @@ def _fixed_reshape_model() -> onnx.ModelProto:
 def test_batch_that_cannot_hold_falls_back_and_says_so(tmp_path, capsys):
     path = str(testmodels.save(_fixed_reshape_model(), tmp_path / "fixed.onnx"))
     args = ["--target", "activations", "--faults", 200, "--threads", "1"]
-    fast = campaign(capsys, tmp_path / "fast.db", path, *args)
+    fast = campaign(capsys, tmp_path / "fast.db", path, *args, "--shortcuts")
     plain = campaign(capsys, tmp_path / "plain.db", path, *args, "--no-shortcuts")
     assert plain["outcomes"] == fast["outcomes"]
     assert "fixed_reshape" in fast["shortcuts"]["batch_fallbacks"]
@@ -144,7 +153,7 @@ def test_batch_that_cannot_hold_falls_back_and_says_so(tmp_path, capsys):
 def test_inexact_per_node_runs_fall_back_exactly(tmp_path, capsys):
     path = str(testmodels.save(testmodels.fp16_mlp(), tmp_path / "fp16.onnx"))
     args = ["--target", "activations", "--faults", 200, "--threads", "1"]
-    fast = campaign(capsys, tmp_path / "fast.db", path, *args)
+    fast = campaign(capsys, tmp_path / "fast.db", path, *args, "--shortcuts")
     plain = campaign(capsys, tmp_path / "plain.db", path, *args, "--no-shortcuts")
     assert plain["outcomes"] == fast["outcomes"]
     assert fast["shortcuts"]["decided"]["whole_graph"] > 0

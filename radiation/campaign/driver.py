@@ -57,7 +57,7 @@ class Options:
     threads: int | None = None  # intra-op threads per worker (None: cores // workers)
     executor: str = "local"
     reuse: bool = True
-    shortcuts: bool = True
+    shortcuts: bool | None = None  # None: per tensor, the faster path (runner.WorkSpec)
     batch: bool = True
     chunk: int = 256
     # Called with (faults done, faults planned, {"sdc": n, "due": n}) as results come
@@ -338,12 +338,14 @@ class Rates:
         self.fallbacks: set[str] = set()
         self.shortcuts = ShortcutCounts()
         self.batch_fallbacks: set[str] = set()
+        self.paths: dict[str, dict] = {}
 
     def add(self, r: ChunkResult, faults: int) -> None:
         acc = self.w.setdefault(r.worker, WorkerTime())
         self.fallbacks.update(r.reuse_fallbacks)
         self.shortcuts.add(r.shortcuts)
         self.batch_fallbacks.update(r.batch_fallbacks)
+        self.paths.update(r.paths)  # the latest figures (of whichever worker sent them)
         acc.faults += faults
         acc.trial_s += r.trial_s
         acc.clean_n += r.clean_n
@@ -361,16 +363,20 @@ class Rates:
             "reuse_fallbacks": sorted(self.fallbacks),
             "shortcuts": self.shortcuts.to_dict(),
             "batch_fallbacks": sorted(self.batch_fallbacks),
+            "paths": dict(sorted(self.paths.items())),
         }
 
 
 def _stats(rates: Rates, ran: int, wall_s: float, threads: int, o: Options) -> dict:
-    return {**rates.stats(ran, wall_s), "threads": threads, "shortcuts_on": o.shortcuts,
+    mode = {None: "auto", True: "on", False: "off"}[o.shortcuts]
+    return {**rates.stats(ran, wall_s), "threads": threads,
+            "shortcuts_on": o.shortcuts is not False, "shortcuts_mode": mode,
             "batch_on": o.batch}
 
 
 def execute(store: CampaignStore, engine, o: Options, cfg: dict) -> dict:  # noqa: ANN001
     """Run every fault without a result; returns this session's record."""
+    from radiation.campaign.summary import headline
     from radiation.outcome import Tolerance
 
     reuse = o.reuse
@@ -385,6 +391,7 @@ def execute(store: CampaignStore, engine, o: Options, cfg: dict) -> dict:  # noq
                     threads=threads, shortcuts=o.shortcuts, batch=o.batch)
     planned, done = store.planned(), store.done()
     remaining = planned - done
+    head = headline(list(spec.mitigations))  # what the progress bar counts
     rates, counts = Rates(), Counter()
     ran = 0
     report = o.progress if callable(o.progress) and remaining else None
@@ -399,8 +406,7 @@ def execute(store: CampaignStore, engine, o: Options, cfg: dict) -> dict:  # noq
                     ran += new
                     rates.add(res, sum(r.mitigation == spec.mitigations[0]
                                        for r in res.results))
-                    counts.update(r.outcome for r in res.results
-                                  if r.mitigation == spec.mitigations[0])
+                    counts.update(r.outcome for r in res.results if r.mitigation == head)
                     now = time.perf_counter()
                     if report is not None:
                         report(done + ran, planned, {k: counts[k] for k in ("sdc", "due")})

@@ -33,7 +33,7 @@ from node.errors import OrbnodeError
 from radiation import bits as bitops
 from radiation.campaign.stats import leveugle_sample_size
 from radiation.faults import KINDS
-from radiation.sampling import _allowed_bits
+from radiation.sampling import allowed_bits
 
 STRATA = ("none", "tensor", "bit", "field")
 DIMENSIONS = ("tensor", "bit", "field")
@@ -150,7 +150,7 @@ def _parts(arrays: dict[str, np.ndarray], *, tensors: Iterable[str] | None,
         if kind == "random":  # the whole word is replaced: a site is a word
             allowed = [0]
         else:
-            allowed = [b for b in _allowed_bits(arr.dtype, bits, field) if b + span_bits <= width]
+            allowed = [b for b in allowed_bits(arr.dtype, bits, field) if b + span_bits <= width]
         words = arr.size - span_words + 1
         if allowed and words > 0:
             parts.append(Part(name, arr.dtype.name, words, tuple(allowed)))
@@ -167,6 +167,9 @@ def parse_stratum(text: str) -> tuple[str, ...]:
         what = bad[0] if bad else text
         raise OrbnodeError(f"unknown --stratum {what!r}; choose none, or one or more of "
                            f"{', '.join(DIMENSIONS)} separated by commas (e.g. tensor,field)")
+    if "bit" in dims and "field" in dims:  # a bit position already fixes its field
+        raise OrbnodeError(f"redundant --stratum {text!r}: a bit position fixes its field; "
+                           "use bit or field (e.g. tensor,bit or tensor,field)")
     return dims
 
 

@@ -167,7 +167,8 @@ def sections(store: CampaignStore, s: dict, figures: dict[str, Path]) -> list[Se
                   str(g["faults"])] for name, g in s["strata"].items()]
     out.append(plan)
     rates = Section("Outcome rates", [
-        f"Outcomes under `{next(iter(s['mitigations']))}` with {conf} intervals; "
+        f"Outcomes under `{s.get('headline_mitigation') or next(iter(s['mitigations']))}` "
+        f"with {conf} intervals; "
         f"method: {s['sdc_rate']['method'] if s['sdc_rate'] else '–'}."],
         ["outcome", "count", "rate", f"{conf} interval"])
     for k in OUTCOMES:
@@ -216,10 +217,10 @@ def sections(store: CampaignStore, s: dict, figures: dict[str, Path]) -> list[Se
         ["session", "started", "executor", "workers", "reuse", "faults", "wall (s)",
          "faults/s", "worker faults/s", "clean inferences/s"])
     for se in store.sessions():
-        cost.rows.append([str(se["id"]), se["started"], se["executor"], str(se["workers"]),
-                          "on" if se["reuse"] else "off", str(se["faults_run"]),
-                          f"{se['wall_s'] or 0:.2f}",
-                          *(f"{se.get(k) or 0:,.0f}" for k in (
+        cost.rows.append([str(se.id), se.started, se.executor, str(se.workers),
+                          "on" if se.reuse else "off", str(se.faults_run),
+                          f"{se.wall_s or 0:.2f}",
+                          *(f"{se.stats.get(k) or 0:,.0f}" for k in (
                               "faults_per_s", "worker_faults_per_s",
                               "clean_inferences_per_s"))])
     out.append(cost)

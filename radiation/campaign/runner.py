@@ -10,12 +10,14 @@ every mitigation take the exact general path. Each result is the
 :class:`~radiation.outcome.Verdict` that ``orbnode inject`` reports for the same fault
 (:mod:`radiation.inject`), so any record can be replayed and compared.
 
-With ``shortcuts`` (the default) unmitigated single-bit upsets go through
+With ``shortcuts`` unmitigated single-bit upsets may go through
 :class:`~radiation.propagate.FastPath` instead: node by node from the fault, stopping
 where the activations equal the clean ones again, faults batched (and Conv weight
 faults grouped) where a start-up check shows the batched results equal single runs
-bit for bit. The same verdicts, decided sooner; each chunk reports how
-(:class:`~radiation.propagate.ShortcutCounts`).
+bit for bit. The same verdicts, decided sooner or later: by default each tensor takes
+whichever of the two paths measured faster on its first faults
+(:class:`~radiation.campaign.choice.PathChoice`); each chunk reports how
+(:class:`~radiation.propagate.ShortcutCounts`) and what was chosen.
 
 Each chunk also times clean inferences on the same session and binding (same thread
 count), right after its trials: the clean rate is measured side by side with the
@@ -37,6 +39,7 @@ import numpy as np
 
 from node.errors import OrbnodeError
 from radiation import bits
+from radiation.campaign.choice import PathChoice
 from radiation.campaign.plan import PlannedFault
 from radiation.mitigations.protect import Kit, ProtectedTrials
 from radiation.outcome import Tolerance
@@ -61,7 +64,9 @@ class WorkSpec:
     mitigations: tuple[str, ...] = ("none",)
     tolerance: Tolerance | None = None
     threads: int = 1          # intra-op threads of each worker's sessions
-    shortcuts: bool = True    # early stop (radiation.propagate)
+    # Node by node with early stop (radiation.propagate): True, False, or None: per
+    # tensor, whichever of it and the graph tail measured faster (campaign.choice).
+    shortcuts: bool | None = None
     batch: bool = True        # batched / grouped evaluation where checked exact
 
 
@@ -90,6 +95,7 @@ class ChunkResult:
     reuse_fallbacks: list[str] = field(default_factory=list)
     shortcuts: dict[str, int] = field(default_factory=dict)  # ShortcutCounts of this chunk
     batch_fallbacks: list[str] = field(default_factory=list)  # nodes/weights run singly
+    paths: dict[str, dict] = field(default_factory=dict)  # PathChoice.report() of the worker
 
 
 def population(engine, target: str, x0: np.ndarray) -> dict[str, np.ndarray]:  # noqa: ANN001
@@ -145,6 +151,7 @@ class TrialRunner:
         self.fallbacks: set[str] = set()
         self.batch_fallbacks: set[str] = set()
         self._sessions: dict = {}  # per-node sessions, shared by every input's fast path
+        self.choice = PathChoice(spec.shortcuts)
         self._clean_s_per = None  # seconds per clean inference, from the last chunk
 
     def _get(self, input_id: int) -> InputTrials:
@@ -166,7 +173,7 @@ class TrialRunner:
                                    "(another onnxruntime or CPU at --level runtime?)")
             self._checked = True
         fast = (FastPath(tr, batch=self.spec.batch, group=self.spec.batch,
-                         sessions=self._sessions) if self.spec.shortcuts else None)
+                         sessions=self._sessions) if self.spec.shortcuts is not False else None)
         got = InputTrials(tr, ProtectedTrials(self.kit, tr), fast)
         self._trials[input_id] = got
         if len(self._trials) > self.KEEP_INPUTS:
@@ -197,10 +204,11 @@ class TrialRunner:
                     seu = [f for f in group if f.kind == "seu"]
                     sites = [(f.tensor, f.index, f.bit) for f in seu]
                     if fast is not None:
-                        before = ShortcutCounts(**fast.counts.to_dict())
-                        verdicts = fast.verdicts(sites)
-                        counts.add({k2: v - getattr(before, k2)
-                                    for k2, v in fast.counts.to_dict().items()})
+                        before = fast.counts.to_dict()
+                        tail = self.choice.tail_trials
+                        verdicts = self.choice.verdicts(fast, tr, sites)
+                        counts.add({k2: v - before[k2] for k2, v in fast.counts.to_dict().items()})
+                        counts.tail_chosen += self.choice.tail_trials - tail
                         self.batch_fallbacks |= fast.batch_fallbacks | fast.group_fallbacks
                     else:
                         verdicts = tr.verdicts(sites)
@@ -227,4 +235,4 @@ class TrialRunner:
             self._clean_s_per = (t2 - t1) / clean_n
         return ChunkResult(results, self.worker, t1 - t0, clean_n, t2 - t1,
                            sorted(self.fallbacks), counts.to_dict(),
-                           sorted(self.batch_fallbacks))
+                           sorted(self.batch_fallbacks), self.choice.report())

@@ -42,6 +42,7 @@ import numpy as np
 from node.errors import OrbnodeError
 from radiation.campaign.plan import PlannedFault, Stratum
 from radiation.campaign.runner import FaultResult
+from radiation.mitigations.protect import Cost
 
 FORMAT = 2
 
@@ -114,6 +115,39 @@ class StratumRow(NamedTuple):
     name: str
     population: int
     planned: int
+
+
+class StoredResult(NamedTuple):
+    """One fault's stored result under one mitigation (columns of ``results``)."""
+
+    outcome: str
+    max_abs_diff: float | None
+    top1_changed: bool | None
+    output_digest: str | None
+    detail: str
+
+
+class SessionRow(NamedTuple):
+    """A row of the ``sessions`` table; ``stats``: the rates and counts it recorded."""
+
+    id: int
+    started: str
+    finished: str | None
+    executor: str
+    workers: int
+    reuse: bool
+    faults_run: int
+    wall_s: float | None
+    stats: dict
+
+    def as_dict(self) -> dict:
+        """The columns and the stats as one flat dict (the summary's ``session``)."""
+        return {**{k: v for k, v in self._asdict().items() if k != "stats"}, **self.stats}
+
+
+def _columns(record: type) -> str:
+    """The SELECT list of a record whose fields are named after the table's columns."""
+    return ", ".join(record._fields)
 
 
 def _now() -> str:
@@ -289,16 +323,15 @@ class CampaignStore:
             raise OrbnodeError(f"no fault {fault_id} in {self.path}")
         return self._planned(row)
 
-    def result(self, fault_id: int, mitigation: str | None = None) -> dict | None:
+    def result(self, fault_id: int, mitigation: str | None = None) -> StoredResult | None:
+        """The result of fault ``fault_id`` under ``mitigation`` (default: the first)."""
         row = self.con.execute(
-            "SELECT outcome, max_abs_diff, top1_changed, output_digest, detail FROM results "
-            "WHERE fault_id = ? AND mitigation = ?",
+            f"SELECT {_columns(StoredResult)} FROM results WHERE fault_id = ? AND mitigation = ?",
             (fault_id, mitigation or self.mitigations[0])).fetchone()
         if row is None:
             return None
-        return {"outcome": row[0], "max_abs_diff": row[1],
-                "top1_changed": None if row[2] is None else bool(row[2]),
-                "output_digest": row[3], "detail": row[4]}
+        r = StoredResult._make(row)
+        return r if r.top1_changed is None else r._replace(top1_changed=bool(r.top1_changed))
 
     GROUPS = ("tensor", "bit", "field", "stratum", "input_id")
 
@@ -326,24 +359,22 @@ class CampaignStore:
             "SELECT detail, COUNT(*) FROM results WHERE mitigation = ? AND detail != '' "
             "GROUP BY detail ORDER BY detail", (mitigation,)).fetchall())
 
-    def costs(self) -> dict[str, dict]:
-        """Measured cost per mitigation (see :class:`radiation.mitigations.protect.Cost`)."""
-        return {r[0]: {"seconds_per_inference": r[1], "time_ratio": r[2],
-                       "overhead_bytes": r[3], "note": r[4]}
-                for r in self.con.execute("SELECT name, seconds_per_inference, time_ratio, "
-                                          "overhead_bytes, note FROM mitigations")}
+    def costs(self) -> dict[str, Cost]:
+        """Measured cost per mitigation, by name."""
+        return {c.name: c for c in map(Cost._make, self.con.execute(
+            f"SELECT {_columns(Cost)} FROM mitigations"))}
 
     def strata(self) -> list[StratumRow]:
         """Every stratum, by id."""
         return [StratumRow(*r) for r in self.con.execute(
             "SELECT id, name, population, planned FROM strata ORDER BY id")]
 
-    def sessions(self) -> list[dict]:
-        rows = self.con.execute("SELECT id, started, finished, executor, workers, reuse, "
-                                "faults_run, wall_s, stats FROM sessions ORDER BY id").fetchall()
-        return [{"id": r[0], "started": r[1], "finished": r[2], "executor": r[3],
-                 "workers": r[4], "reuse": bool(r[5]), "faults_run": r[6], "wall_s": r[7],
-                 **(json.loads(r[8]) if r[8] else {})} for r in rows]
+    def sessions(self) -> list[SessionRow]:
+        """Every run or resume of the campaign, by id."""
+        rows = map(SessionRow._make, self.con.execute(
+            f"SELECT {_columns(SessionRow)} FROM sessions ORDER BY id"))
+        return [r._replace(reuse=bool(r.reuse), stats=json.loads(r.stats) if r.stats else {})
+                for r in rows]
 
     RECORD_COLUMNS = ("fault_id", "mitigation", "tensor", "index", "bit", "kind", "span",
                       "word", "input_id", "stratum", "field", "outcome", "max_abs_diff",
@@ -394,13 +425,13 @@ class CampaignStore:
             raise
         return new
 
-    def record_costs(self, costs: Iterable) -> None:  # Iterable[protect.Cost]
+    def record_costs(self, costs: Iterable[Cost]) -> None:
         """Store the measured cost of each mitigation (replacing earlier measurements)."""
         self.con.execute("BEGIN")
         try:
-            self.con.executemany("INSERT OR REPLACE INTO mitigations VALUES (?, ?, ?, ?, ?)",
-                                 [(c.name, c.seconds_per_inference, c.time_ratio,
-                                   c.overhead_bytes, c.note) for c in costs])
+            self.con.executemany(
+                f"INSERT OR REPLACE INTO mitigations ({_columns(Cost)}) VALUES (?, ?, ?, ?, ?)",
+                costs)
             self.con.execute("COMMIT")
         except BaseException:
             self.con.execute("ROLLBACK")

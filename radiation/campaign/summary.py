@@ -21,13 +21,17 @@ group is itself a uniform sample of its sites.
 Mitigations (``mitigations``): every mitigation ran on the same planned faults; per
 mitigation the outcome counts, SDC and DUE rates with intervals (weighted as the
 main rates), what the mitigation reported (``details``) and its measured cost. The
-top-level counts and rates are those of the first mitigation (normally ``none``).
+top-level counts, rates and breakdowns are those of ``headline_mitigation``: ``none``
+(the unprotected model) whenever it was run, else the first listed.
 
 Shortcuts (``shortcuts``): how the source session's fast path decided its trials —
 masked at the faulted node, masked further down, a difference reaching an output, a
 failed run, or left to the whole-graph path — how many ran grouped or batched, the
 nodes (or Conv weights) where batching was checked unequal and single runs were used
-instead, and the intra-op threads per worker (:mod:`radiation.propagate`).
+instead, and the intra-op threads per worker (:mod:`radiation.propagate`); ``mode``
+(``auto``: per tensor, the faster path; ``on``; ``off``) and, per tensor, the path
+chosen with the seconds per trial measured on each (``paths``,
+:mod:`radiation.campaign.choice`).
 
 Reuse (``reuse``): the cuts at which the graph tail did not reproduce the whole
 graph bit for bit, so whole-graph runs were used there (:mod:`radiation.trials`).
@@ -72,9 +76,14 @@ def _rate_source(store: CampaignStore, session: dict | None) -> dict | None:
     if session and session.get("faults_run"):
         return session
     for s in reversed(store.sessions()):
-        if s.get("faults_run"):
-            return s
+        if s.faults_run:
+            return s.as_dict()
     return None
+
+
+def headline(mitigations: list[str]) -> str:
+    """The mitigation the top-level figures describe: ``none`` if run, else the first."""
+    return "none" if "none" in mitigations else mitigations[0]
 
 
 def summarize(store: CampaignStore, *, confidence: float = 0.99, margin: float = 0.01,
@@ -82,7 +91,8 @@ def summarize(store: CampaignStore, *, confidence: float = 0.99, margin: float =
     """The JSON-ready summary of the campaign in ``store`` (see ``orbnode campaign``)."""
     cfg = store.config
     planned, done = store.planned(), store.done()
-    strata_counts = store.group_counts("stratum")
+    head = headline(store.mitigations)
+    strata_counts = store.group_counts("stratum", head)
     by_outcome = {k: sum(g.get(k, 0) for g in strata_counts.values()) for k in OUTCOMES}
     strata = []
     for st in store.strata():
@@ -97,7 +107,7 @@ def summarize(store: CampaignStore, *, confidence: float = 0.99, margin: float =
     src = _rate_source(store, session)
 
     def table(column: str, key=str) -> dict:  # noqa: ANN001
-        groups = store.group_counts(column)
+        groups = store.group_counts(column, head)
         return {key(g): _group(c, confidence) for g, c in sorted(groups.items())}
 
     strata_rows = store.strata()
@@ -112,10 +122,12 @@ def summarize(store: CampaignStore, *, confidence: float = 0.99, margin: float =
             "faults": sum(g["faults"] for g in per), "outcomes": outcomes,
             "rates": _rates(outcomes, sum(g["faults"] for g in per), per, confidence,
                             ("sdc", "due")),
-            "details": store.details(m), "cost": costs.get(m)}
-    fallbacks = sorted({t for se in store.sessions() for t in se.get("reuse_fallbacks") or []})
+            "details": store.details(m),
+            "cost": costs[m]._asdict() if m in costs else None}
+    fallbacks = sorted({t for se in store.sessions()
+                        for t in se.stats.get("reuse_fallbacks") or []})
     heat = {}
-    for (tensor, fld), c in sorted(store.group_counts(("tensor", "field")).items()):
+    for (tensor, fld), c in sorted(store.group_counts(("tensor", "field"), head).items()):
         heat.setdefault(tensor, {})[fld] = _group(c, confidence)
 
     return {
@@ -129,6 +141,7 @@ def summarize(store: CampaignStore, *, confidence: float = 0.99, margin: float =
                          "(|y - y0| <= abs + rel |y0|)" if cfg.get("tolerance") else
                          "tolerable: top-1 class of every row unchanged"),
         "faults_planned": planned, "faults_done": done, "complete": done == planned,
+        "headline_mitigation": head,
         "outcomes": by_outcome,
         "rates": rates,
         "sdc_rate": rates["sdc"],
@@ -168,9 +181,11 @@ def summarize(store: CampaignStore, *, confidence: float = 0.99, margin: float =
 def _shortcuts(src: dict | None) -> dict | None:
     if not src or "shortcuts" not in src:
         return None
-    return {"enabled": src.get("shortcuts_on", True), "batching": src.get("batch_on", True),
-            "threads": src.get("threads"), "decided": src["shortcuts"],
-            "batch_fallbacks": src.get("batch_fallbacks", [])}
+    enabled = src.get("shortcuts_on", True)
+    return {"enabled": enabled, "mode": src.get("shortcuts_mode", "on" if enabled else "off"),
+            "batching": src.get("batch_on", True), "threads": src.get("threads"),
+            "decided": src["shortcuts"], "batch_fallbacks": src.get("batch_fallbacks", []),
+            "paths": src.get("paths", {})}
 
 
 def _pct(x: float | None) -> str:
@@ -186,17 +201,20 @@ def render(s: dict, *, width: int = 24) -> str:
     conf = f"{100 * s['confidence']:g} %"
     o = s["outcomes"]
     done = max(s["faults_done"], 1)
+    head = s.get("headline_mitigation", "none")
+    under = f" under {head}" if len(s["mitigations"]) > 1 or head != "none" else ""
     lines = [
         f"campaign {s['db']}: {s['target']} ({s['fault']['kind']}, level {s['level']}) in "
         f"{s['model'].rsplit('/', 1)[-1]}, seed {s['seed']}, strata: {s['stratum']}",
         f"  faults: {s['faults_planned']} planned, {s['faults_done']} done"
         + ("" if s["complete"] else " (incomplete: continue with --resume)"),
-        "  outcomes: " + ", ".join(f"{k} {o[k]} ({100 * o[k] / done:.3g} %)" for k in o),
+        f"  outcomes{under}: " + ", ".join(f"{k} {o[k]} ({100 * o[k] / done:.3g} %)"
+                                          for k in o),
     ]
     sdc = s["sdc_rate"]
     if sdc:
-        lines.append(f"  SDC rate {_pct(sdc['rate'])} {_ci([sdc['ci_low'], sdc['ci_high']])} "
-                     f"({conf}, {sdc['method']})")
+        lines.append(f"  SDC rate{under} {_pct(sdc['rate'])} "
+                     f"{_ci([sdc['ci_low'], sdc['ci_high']])} ({conf}, {sdc['method']})")
     ss = s["sample_size"]
     lines.append(f"  sample size, {ss['method']}: {ss['faults_needed']} faults for a "
                  f"{_pct(ss['margin'])} margin at {conf} over {ss['population']} sites"
@@ -209,6 +227,12 @@ def render(s: dict, *, width: int = 24) -> str:
             f"{s['clean_inferences_per_s'] or 0:,.0f} clean inferences/s side by side "
             f"(ratio {s['fault_rate_over_clean_rate'] or 0:.2f})")
     sc = s.get("shortcuts")
+    if sc and sc["paths"]:
+        chosen = {p: [t for t, c in sc["paths"].items() if c["path"] == p]
+                  for p in ("node", "tail")}
+        lines.append(f"  shortcuts {sc['mode']}: node by node for {len(chosen['node'])} "
+                     f"tensor(s), graph tail for {len(chosen['tail'])} (faster there; "
+                     f"{sc['decided'].get('tail_chosen', 0)} trials)")
     if sc and sc["decided"].get("trials"):
         d = sc["decided"]
         lines.append(

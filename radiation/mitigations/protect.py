@@ -41,14 +41,15 @@ MITIGATIONS = ("none", "scrub", "secded", "ranges", "tmr")
 
 
 def parse_mitigations(text: str | None, option: str = "--mitigations") -> list[str]:
-    """``"none,secded"`` → ``["none", "secded"]``; unknown names are one clear error."""
+    """``"none,secded"`` → ``["none", "secded"]``; an unknown name or an empty item
+    (``none,,tmr``: a typo, not a choice) is one clear error."""
     if text is None:
         return ["none"]
-    names = [t.strip() for t in text.split(",") if t.strip()]
+    names = [t.strip() for t in text.split(",")]
     bad = [n for n in names if n not in MITIGATIONS]
-    if bad or not names:
-        raise OrbnodeError(f"unknown {option} {bad[0] if bad else text!r}; choose any of "
-                           + ", ".join(MITIGATIONS))
+    if bad:
+        what = f"empty item in {text!r}" if "" in bad else repr(bad[0])
+        raise OrbnodeError(f"unknown {option} {what}; choose any of " + ", ".join(MITIGATIONS))
     return list(dict.fromkeys(names))
 
 
@@ -172,11 +173,8 @@ class ProtectedTrials:
         engine = tr.engine
         try:
             if self.weights:
-                applied = tr.injector.apply(fault)
-                try:
+                with tr.applied(fault):
                     return [o.copy() for o in rr.run(tr.x)]
-                finally:
-                    tr.injector.undo(applied)
             arr = tr.acts.check(fault, tr.golden_acts)
             flat, values = tr.acts.faulty_words(fault, arr)
             if fault.tensor == engine.input_name:
@@ -219,26 +217,20 @@ class ProtectedTrials:
         if name == "secded":
             tr = self.trials
             arr = tr.injector.weights[fault.tensor]
-            applied = tr.injector.apply(fault)
-            try:
+            with tr.applied(fault):
                 start = fault.index * arr.itemsize
                 stop = (fault.index + fault.span_words) * arr.itemsize
                 status = self.kit.secded.correct_bytes(fault.tensor, start, stop)
                 out = None if status == "uncorrectable" else tr.outputs_now(fault.tensor)
-            finally:
-                tr.injector.undo(applied)
             return judged(out, status)
         if name == "scrub":
             tr = self.trials
-            applied = tr.injector.apply(fault)
-            try:
+            with tr.applied(fault):
                 out = tr.outputs_now(fault.tensor)
                 v = golden.verdict(out)  # judged before the scrub overwrites the buffers
                 report = self.kit.scrubber.scrub()
                 tr.injector.reassert()
                 after = tr.outputs_now(fault.tensor)
-            finally:
-                tr.injector.undo(applied)
             repaired = after is not None and golden.verdict(after).outcome == "masked"
             detail = ("repaired" if repaired else
                       "not detected" if not report.errors_detected else "not repaired")

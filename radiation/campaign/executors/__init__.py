@@ -25,7 +25,8 @@ def executor_class(name: str) -> type[Executor]:
     except ModuleNotFoundError as exc:
         if exc.name and exc.name.split(".")[0] == "ray":
             raise OrbnodeError("--executor ray needs the optional 'ray' package, which is not "
-                               "installed (pip install 'ray'); use --executor local") from None
+                               "installed (pip install '.[ray]' or 'orbnode[ray]'); use "
+                               "--executor local") from None
         raise
     return getattr(mod, cls)
 
