@@ -332,6 +332,19 @@ class NodeRuns:
         return result
 
 
+def tensor_runs(sites: list[tuple[str, int, int]]
+                ) -> Iterator[tuple[str, list[tuple[str, int, int]]]]:
+    """``(tensor, run)`` for each maximal run of consecutive sites in one tensor, in order."""
+    k = 0
+    while k < len(sites):
+        tensor = sites[k][0]
+        end = k
+        while end < len(sites) and sites[end][0] == tensor:
+            end += 1
+        yield tensor, sites[k:end]
+        k = end
+
+
 class FastPath:
     """Single-bit upsets of one input decided by :class:`NodeRuns` (see module doc).
 
@@ -374,14 +387,7 @@ class FastPath:
     def verdicts(self, sites: list[tuple[str, int, int]]) -> list[Verdict]:
         """Verdicts of single-bit trials ``(tensor, index, bit)``, in order."""
         out: list[Verdict] = []
-        k = 0
-        while k < len(sites):
-            tensor = sites[k][0]
-            end = k
-            while end < len(sites) and sites[end][0] == tensor:
-                end += 1
-            group = sites[k:end]
-            k = end
+        for tensor, group in tensor_runs(sites):
             got = self._tensor(tensor, group) if self.ok else None
             if got is None:
                 self.counts.whole_graph += len(group)

@@ -81,3 +81,14 @@ def test_conv_weights_run_grouped(weight_setup):
     n0 = fast.counts.grouped
     fast.verdicts([("conv2.weight", i, 30) for i in range(0, 1152, 37)])
     assert fast.counts.grouped > n0 and fast.counts.whole_graph == 0
+
+
+@given(st.lists(st.tuples(st.sampled_from("abc"), st.integers(0, 9), st.integers(0, 31)),
+                max_size=40))
+def test_tensor_runs_split_sites_into_maximal_one_tensor_runs(sites):
+    from radiation.propagate import tensor_runs
+
+    runs = list(tensor_runs(sites))
+    assert [s for _, run in runs for s in run] == sites
+    assert all(run and all(s[0] == t for s in run) for t, run in runs)
+    assert all(a[0] != b[0] for a, b in zip(runs, runs[1:], strict=False))

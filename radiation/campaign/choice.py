@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
 from radiation.outcome import Verdict
+from radiation.propagate import tensor_runs
 
 NODE, TAIL = "node", "tail"
 Sites = list[tuple[str, int, int]]
@@ -102,14 +103,8 @@ class PathChoice:
         if self.mode is True:
             return fast.verdicts(sites)
         out: list[Verdict] = []
-        k = 0
-        while k < len(sites):
-            tensor = sites[k][0]
-            end = k
-            while end < len(sites) and sites[end][0] == tensor:
-                end += 1
-            out.extend(self._tensor(fast, trials, tensor, sites[k:end]))
-            k = end
+        for tensor, run in tensor_runs(sites):
+            out.extend(self._tensor(fast, trials, tensor, run))
         return out
 
     def _next(self, st: _Tensor, left: int) -> tuple[str, int]:
