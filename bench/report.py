@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import platform
 import time
 from pathlib import Path
 
-from bench.stats import compare
+from bench.stats import ALPHA, compare
 from node.errors import OrbnodeError
+from node.machine import machine
 
 KIND = "orbnode-bench"
 FORMAT = 1
@@ -28,21 +28,6 @@ COLUMNS = (("inferences_per_s", "inf/s", 1.0, "{:,.0f}"),
            ("watts", "W", 1.0, "{:.2f}"),
            ("inferences_per_s_per_w", "inf/s/W", 1.0, "{:,.1f}"),
            ("joules_per_inference", "mJ/inf", 1e3, "{:.3f}"))
-
-
-def machine() -> dict:
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith(("model name", "hardware")):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"system": platform.platform(), "machine": platform.machine(), "cpu": cpu,
-            "logical_cores": os.cpu_count(),
-            "load_average_1min_at_start": os.getloadavg()[0] if hasattr(os, "getloadavg")
-            else None}
 
 
 def versions() -> dict:
@@ -202,15 +187,17 @@ def write(report: dict, out: Path) -> list[Path]:
     return written
 
 
-def comparison(old: dict, new: dict) -> list[dict]:
-    """Every figure both runs have: medians, ratio and whether it beats the spread."""
+def comparison(old: dict, new: dict, alpha: float = ALPHA) -> list[dict]:
+    """Every figure both runs have: medians, ratio and whether it beats the spread
+    significantly at level ``alpha``."""
     rows = []
 
     def add(what: str, figure: str, a: list[float], b: list[float]) -> None:
         c = compare(a, b)
         rows.append({"what": what, "figure": figure, "old": c.old, "new": c.new,
                      "ratio": c.ratio, "separated": c.separated, "p_value": c.p_value,
-                     "verdict": c.verdict})
+                     "n_old": c.n_old, "n_new": c.n_new, "p_min": c.p_min,
+                     "significant": c.significant(alpha), "verdict": c.verdict(alpha)})
 
     old_points = {(p["model"], p["provider"], p["mode"]): p for p in old["points"]}
     for p in new["points"]:
@@ -230,14 +217,17 @@ def comparison(old: dict, new: dict) -> list[dict]:
     return rows
 
 
-def comparison_markdown(rows: list[dict], old_name: str) -> str:
+def comparison_markdown(rows: list[dict], old_name: str, alpha: float = ALPHA) -> str:
+    counts = sorted({(r["n_old"], r["n_new"], r["p_min"]) for r in rows})
     lines = [f"## Change against {old_name}", "",
-             "Significant only when the repetitions of the two runs do not overlap "
-             "(p: exact two-sided probability of that by chance).", "",
+             f"Significant only when p < {alpha:g}, p being the exact two-sided probability "
+             "(Mann–Whitney) that the repetitions of the two runs separate this far by "
+             "chance; they must not overlap at all. Smallest p the repetition counts allow: "
+             + ", ".join(f"{p:.3g} at {a} against {b}" for a, b, p in counts) + ".", "",
              "| point | figure | old | new | change | verdict |", "|---|---|---:|---:|---:|---|"]
     for r in rows:
         change = f"{(r['ratio'] - 1) * 100:+.1f} %" if math.isfinite(r["ratio"]) else "–"
-        verdict = r["verdict"] + (f" (p = {r['p_value']:.3g})" if r["separated"] else "")
+        verdict = r["verdict"]
         lines.append(f"| {r['what']} | {r['figure']} | {r['old']:.4g} | {r['new']:.4g} | "
                      f"{change} | {verdict} |")
     return "\n".join(lines) + "\n"

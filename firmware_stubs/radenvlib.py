@@ -153,8 +153,10 @@ def check_trapped_altitude_km(altitude_km: float) -> float:
     """The trapped-belt model's altitude range, 100..3000 km; ValueError outside it."""
     alt = float(altitude_km)
     if not (math.isfinite(alt) and MIN_TRAPPED_ALTITUDE_KM <= alt <= MAX_TRAPPED_ALTITUDE_KM):
+        # to the metre: an orbit's computed altitude carries float noise (3499.999999999999)
+        shown = f"{alt:.3f}".rstrip("0").rstrip(".")
         raise ValueError(
-            f"altitude {altitude_km!r} km is outside the trapped-belt model's "
+            f"altitude {shown} km is outside the trapped-belt model's "
             f"{MIN_TRAPPED_ALTITUDE_KM:g}..{MAX_TRAPPED_ALTITUDE_KM:g} km"
         )
     return alt

@@ -135,7 +135,7 @@ def summarise(db: TelemetryDB, period_s: float | None = None) -> dict[str, Any]:
     summary.update(_orbit_means(rows, period_s))
     for k in ("thermal_start", "board", "model", "radiation", "altitude_km", "beta_deg", "speedup",
               "spacecraft", "complete", "stopped_because", "level",
-              "exposed_bits", "upset_acceleration"):
+              "exposed_bits", "upset_acceleration", "shielding_mm_al", "solar"):
         if k in meta:
             summary[k] = meta[k]
     return summary

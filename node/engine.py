@@ -77,11 +77,19 @@ WEIGHT_TYPES = {
 }
 
 
-def load_model_proto(path: str | os.PathLike) -> onnx.ModelProto:
-    """Read an ONNX file (external data included), or raise a one-line :class:`OrbnodeError`."""
+def check_model_file(path: str | os.PathLike) -> Path:
+    """``path`` if it is a file; else the one-line :class:`OrbnodeError` every command gives."""
     p = Path(path)
+    if p.is_dir():
+        raise OrbnodeError(f"model file {p} is a directory, not an ONNX file")
     if not p.is_file():
         raise OrbnodeError(f"model file not found: {p}")
+    return p
+
+
+def load_model_proto(path: str | os.PathLike) -> onnx.ModelProto:
+    """Read an ONNX file (external data included), or raise a one-line :class:`OrbnodeError`."""
+    p = check_model_file(path)
     try:
         model = onnx.load(str(p))
     except Exception as exc:  # onnx raises DecodeError, ValueError, ... on garbage

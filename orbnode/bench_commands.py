@@ -11,6 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from node.errors import OrbnodeError
 from orbnode.options import positive
 
 
@@ -47,6 +48,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="out/bench", help="folder for bench.json, .md, .png")
     p.add_argument("--compare", default=None, metavar="OLD.json",
                    help="show the change against an earlier bench.json and its significance")
+    p.add_argument("--significance", type=float, default=0.05, metavar="ALPHA",
+                   help="level below which --compare calls a change significant")
     p.add_argument("--from", dest="from_json", default=None, metavar="BENCH.json",
                    help="do not measure: redraw the table and chart from this file")
     p.add_argument("--json", action="store_true", help="print bench.json instead of the table")
@@ -60,6 +63,8 @@ def _say(msg: str) -> None:
 def cmd_bench(args: argparse.Namespace) -> int:
     from bench import report as rep
 
+    if not 1e-6 <= args.significance <= 0.5:  # also bounds the repetitions it suggests
+        raise OrbnodeError(f"--significance must be within 1e-6..0.5, got {args.significance:g}")
     old = rep.load(args.compare) if args.compare else None
     if args.from_json:
         result = rep.load(args.from_json)
@@ -76,8 +81,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
                 written.append(Path(args.out) / "models" / name)
     out = Path(args.out)
     if old is not None:
-        rows = rep.comparison(old, result)
-        (out / "compare.md").write_text(rep.comparison_markdown(rows, args.compare), "utf-8")
+        rows = rep.comparison(old, result, args.significance)
+        text = rep.comparison_markdown(rows, args.compare, args.significance)
+        (out / "compare.md").write_text(text, "utf-8")
         written.append(out / "compare.md")
     if args.json:
         print(json.dumps(result, indent=2))
@@ -85,7 +91,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print(rep.markdown(result), end="")
         if old is not None:
             print()
-            print(rep.comparison_markdown(rows, args.compare), end="")
+            print(text, end="")
         for r in result["runtime_vs_bare"]:
             med = r["runtime_vs_bare"]["median"]
             print(f"\ntarget: node runtime >= {rep.RUNTIME_TARGET} of bare onnxruntime on "

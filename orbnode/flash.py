@@ -91,8 +91,6 @@ def model_files(model_path: Path) -> list[tuple[Path, str]]:
     """``(source, path inside models/)`` for the model and its external-data files."""
     from node.engine import load_model_proto
 
-    if not model_path.is_file():
-        raise OrbnodeError(f"model file not found: {model_path}")
     load_model_proto(model_path)  # one-line error for anything that is not a model
     files = [(model_path, model_path.name)]
     base = model_path.parent.resolve()

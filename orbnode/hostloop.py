@@ -43,9 +43,12 @@ def fresh_db(db_path: Path) -> TelemetryDB:
 
 
 def record_orbit(db: TelemetryDB, env) -> None:
-    """The envelope's period and analytic eclipse fraction, for the summary."""
+    """The envelope's period, analytic eclipse fraction and the shielding and solar phase
+    its upset rate assumes, for the summary."""
     db.set_meta("period_s", env.period_s)
     db.set_meta("eclipse_fraction_analytic", env.eclipse_fraction)
+    db.set_meta("shielding_mm_al", env.radiation.shielding_mm_al)
+    db.set_meta("solar", env.radiation.solar)
 
 
 def fly(sim: Simulator, db: TelemetryDB, *,
@@ -105,6 +108,8 @@ class LoopConfig:
     spacecraft: str | None = None
     radiation: str = "leo"
     device: str | None = None  # memory holding the weights; None: the board's
+    shielding_mm_al: float | None = None  # None: the spacecraft's
+    solar: str | None = None  # AP8 solar-cycle phase ("min"/"max"); None: the environment's
     initial_soc: float = 1.0
     baud: int = 115200
     ground_port: int | None = None  # serve telemetry to ground tools on this TCP port
@@ -142,6 +147,7 @@ def play_bus(cfg: BusConfig) -> dict[str, Any]:
         board = load_board(board_name)
         return Envelope.from_config(altitude_km=cfg.altitude_km, beta_deg=cfg.beta_deg,
                                     board=board, radiation=cfg.radiation, device=cfg.device,
+                                    shielding_mm_al=cfg.shielding_mm_al, solar=cfg.solar,
                                     initial_soc=cfg.initial_soc,
                                     spacecraft=cfg.spacecraft or board.default_spacecraft)
 

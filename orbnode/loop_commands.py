@@ -54,6 +54,10 @@ def _add_env_args(p: argparse.ArgumentParser) -> None:
                    help="radiation environment (off: no upsets)")
     p.add_argument("--device", default=None,
                    help="memory technology holding the weights (default: the board's)")
+    p.add_argument("--shielding-mm-al", type=float, default=None,
+                   help="aluminium around the memory (default: the spacecraft's)")
+    p.add_argument("--solar", choices=("min", "max"), default=None,
+                   help="AP8 solar-cycle phase (default: the environment's)")
     p.add_argument("--initial-soc", type=non_negative(), default=1.0,
                    help="battery state of charge at the start, 0..1")
     p.add_argument("--orbits", type=positive(), default=3.0, help="how long the run lasts")
@@ -183,6 +187,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                     tick_wall_s=args.tick_s, altitude_km=args.altitude_km,
                     beta_deg=args.beta_deg, board=args.board, spacecraft=args.spacecraft,
                     radiation=args.radiation, device=args.device,
+                    shielding_mm_al=args.shielding_mm_al, solar=args.solar,
                     initial_soc=args.initial_soc,
                     upset_acceleration=args.upset_acceleration, level=args.level,
                     power_source=args.power_source,
@@ -213,6 +218,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
                     speedup=args.speedup, tick_wall_s=args.tick_s,
                     altitude_km=args.altitude_km, beta_deg=args.beta_deg, board=args.board,
                     spacecraft=args.spacecraft, radiation=args.radiation, device=args.device,
+                    shielding_mm_al=args.shielding_mm_al, solar=args.solar,
                     initial_soc=args.initial_soc, key_file=args.key_file,
                     ground_port=args.ground_port, ground_host=args.ground_host,
                     lost_after_s=args.lost_after_s, watchdog_s=args.watchdog_s,

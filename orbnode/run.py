@@ -197,7 +197,8 @@ def run(cfg: RunConfig) -> dict[str, Any]:
     env = Envelope.from_config(altitude_km=cfg.altitude_km, beta_deg=cfg.beta_deg, board=board,
                                spacecraft=cfg.spacecraft or board.default_spacecraft,
                                radiation=cfg.radiation, initial_soc=cfg.initial_soc,
-                               device=cfg.device)
+                               device=cfg.device, shielding_mm_al=cfg.shielding_mm_al,
+                               solar=cfg.solar)
     listener = ground_listener(cfg)  # bound before any file: a failed bind leaves none
     try:
         db, key_file = _open_out(cfg, board, model, env)

@@ -9,8 +9,15 @@ from orbnode.options import add_model_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("tensors", help="list a model's weights and activations: the names "
-                       "inject and campaign accept, with dtype, shape and bits exposed")
+    p = sub.add_parser(
+        "tensors", help="list a model's weights and activations: the names "
+        "inject and campaign accept, with dtype, shape and bits exposed",
+        description="Load the model as the node runs it (--level) and list its fault sites: "
+                    "every weight, with whether the session really reads it (a weight "
+                    "onnxruntime folded away is not live, and says why), and every "
+                    "activation one clean inference produces, with its dtype, shape and the "
+                    "bits a fault can hit. The names are the ones orbnode inject --tensor and "
+                    "orbnode campaign --tensors accept.")
     add_model_args(p)
     p.add_argument("--kind", choices=["all", "weight", "activation"], default="all",
                    help="which tensors to list")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import time
 
@@ -12,7 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bench.mobilenet import build_mobilenet_v1, ensure_model, parameters
-from bench.stats import Spread, compare
+from bench.report import COLUMNS, FORMAT, KIND, comparison, comparison_markdown, load
+from bench.stats import ALPHA, Spread, compare
 from node.engine import Engine
 from node.jobs import JobLoop
 from node.models import DEFAULT_MODEL, DEFAULT_SAMPLE
@@ -33,17 +35,59 @@ def test_significance_needs_separation(old, new):
     c = compare(old, new)
     separated = max(old) < min(new) or max(new) < min(old)
     assert c.separated == separated
+    assert c.p_min == pytest.approx(2 / math.comb(len(old) + len(new), len(old)))
     if separated:
-        assert c.p_value == pytest.approx(2 / math.comb(len(old) + len(new), len(old)))
-        assert c.verdict in ("higher", "lower")
+        assert c.p_value == c.p_min  # complete separation: the smallest p there is
+        assert c.significant(0.05) == (c.p_min < 0.05)
+        assert c.verdict().startswith(("higher", "lower") if c.p_min < 0.05
+                                      else ("not significant",))
     else:
-        assert c.verdict == "within the spread" and math.isnan(c.p_value)
+        assert c.verdict() == "within the spread" and math.isnan(c.p_value)
+        assert not c.significant(0.99)
 
 
 def test_three_against_three_is_p_one_tenth():
     c = compare([10, 11, 12], [20, 21, 22])
     assert c.separated and c.p_value == pytest.approx(0.1) and c.ratio == pytest.approx(21 / 11)
-    assert compare([10, 11, 12], [11.5, 12.5, 13]).verdict == "within the spread"
+    assert compare([10, 11, 12], [11.5, 12.5, 13]).verdict() == "within the spread"
+
+
+def _bench_file(path, rates: list[float]) -> dict:
+    """A synthetic bench.json: one point whose repetitions give ``rates`` inferences/s."""
+    reps = [{key: 1.0 for key, *_ in COLUMNS} | {"inferences_per_s": r} for r in rates]
+    path.write_text(json.dumps({"kind": KIND, "format": FORMAT, "runtime_vs_bare": [],
+                                "points": [{"model": "m.onnx", "provider": "CPU",
+                                            "mode": "FULL", "repetitions": reps}]}))
+    return load(path)
+
+
+def _rate_row(old: dict, new: dict, alpha: float = ALPHA) -> tuple[str, str]:
+    table = comparison_markdown(comparison(old, new, alpha), "old.json", alpha)
+    return table, next(ln for ln in table.splitlines() if "| inferences_per_s |" in ln)
+
+
+def test_three_repetitions_cannot_be_significant_and_say_so(tmp_path):
+    old = _bench_file(tmp_path / "old.json", [100, 101, 102])
+    new = _bench_file(tmp_path / "new.json", [300, 301, 302])  # far apart, yet only 3 each
+    table, row = _rate_row(old, new)
+    assert "Smallest p the repetition counts allow: 0.1 at 3 against 3" in table
+    assert "p < 0.05" in table
+    assert "higher" not in row and "lower" not in row
+    assert ("not significant at n = 3 against 3 (p cannot go below 0.1); "
+            "use --repetitions 5 or more") in row
+    assert comparison(old, new)[0]["significant"] is False
+    # At a level 3 against 3 can reach, the same separation is a change.
+    assert "higher (p = 0.1)" in _rate_row(old, new, 0.2)[1]
+
+
+def test_five_repetitions_reach_significance(tmp_path):
+    old = _bench_file(tmp_path / "old.json", [100, 101, 102, 103, 104])
+    new = _bench_file(tmp_path / "new.json", [90, 91, 92, 93, 94])
+    table, row = _rate_row(old, new)
+    assert "0.00794 at 5 against 5" in table
+    assert "lower (p = 0.00794)" in row and comparison(old, new)[0]["significant"] is True
+    overlapping = _bench_file(tmp_path / "o.json", [95, 99, 101, 103, 105])
+    assert "within the spread" in _rate_row(old, overlapping)[1]
 
 
 def test_default_model_is_mobilenet_v1_and_reproducible(tmp_path):

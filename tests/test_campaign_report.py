@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import html
+import platform
+import re
 
 from orbnode.cli import main
 from radiation.campaign.report import SECTIONS
@@ -18,7 +21,16 @@ def _check_report(out, faults: int, mitigations: list[str]) -> None:
     for png in ("heatmap.png", "bits.png", "mitigations.png"):
         data = (out / png).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 2000
-        assert f"]({png})" in md and f"src='{png}'" in page
+        assert f"]({png})" in md
+        # report.html is one file: every figure inside it, byte for byte, none linked
+        assert f"src='data:image/png;base64,{base64.b64encode(data).decode()}'" in page
+    assert not re.search(r"<img src='(?!data:)", page)
+    # The machine and how the campaign ran, in both (the rates mean little without it)
+    for text in (md, page):
+        env = text[text.index("Environment"):text.index("Plan")]
+        for words in ("executor", "local", "worker(s)", "thread(s)", "logical cores",
+                      "onnxruntime", "python", platform.system()):
+            assert words in env, words
     for m in mitigations:
         assert f"| {m} |" in md
     with open(out / "faults.csv", newline="") as f:

@@ -21,11 +21,13 @@ from node.auth import SOURCE_GROUND, TAG_LEN, Signer, load_key
 from node.packets import PACKETS
 
 RUN = ["--orbits", "0.25", "--speedup", "300", "--tick-s", "0.05", "--no-progress"]
-HK_FIELDS = {"node_power_w": "power_w", "threads": "threads", "duty": "duty",
-             "inferences": "inferences", "correct": "correct", "cpu_util": "cpu_util",
-             "frames_bad": "frames_bad", "tc_rejected": "tc_rejected", "upsets": "upsets",
-             "scrub_repairs": "scrub_repairs", "scrub_detected": "scrub_detected",
-             "mode": "mode", "power_source": "power_source"}
+# Every hk_node field (node/packets/definitions.toml) by its archive column: the archive
+# names the node's power node_power_w (beside the EPS's); it keeps no per-row node clock
+# (node_wall_s: it keeps the interval) or boot_id.
+ARCHIVE_NAME = {"power_w": "node_power_w"}
+NOT_ARCHIVED = {"node_wall_s", "boot_id"}
+HK_FIELDS = {ARCHIVE_NAME.get(f, f): f for f in PACKETS.defs["hk_node"].field_names
+             if f not in NOT_ARCHIVED}
 
 
 def orbnode(*args, timeout=120):
@@ -137,6 +139,7 @@ def test_an_independent_xtce_decoder_reads_the_archive_values_from_tm_bin(ground
         n_hk = c.execute("SELECT COUNT(*) FROM packets WHERE name='hk_node'").fetchone()[0]
     assert len(decoded) == n_tm and len(by_tick) == n_hk
     assert len(hk) >= 5
+    assert set(HK_FIELDS) <= set(hk[0]), set(HK_FIELDS) - set(hk[0])  # a new field: archive it
     for row in hk:
         d = by_tick[row["tick"]]
         for column, param in HK_FIELDS.items():

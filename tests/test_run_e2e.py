@@ -419,3 +419,21 @@ def test_printed_summary_names_the_power_source_on_energy_lines(tmp_path):
                                                                              "inferences_per_j",
                                                                              "mean_power"))]
     assert len(energy) == 4 and all(ln.endswith(tag) for ln in energy)
+
+
+def test_shielding_and_solar_phase_reach_the_upset_rate(tmp_path):
+    def run(shielding: str) -> dict:
+        # One orbit from (0, 0) at beta 0 ends in the SAA, where trapped protons (which
+        # shielding stops) dominate an SRAM's rate; faster than FAST: only the rate counts.
+        res = orbnode("run", "--orbits", "1", *FAST, "--speedup", "3000", "--radiation",
+                      "saa-heavy", "--device", "SRAM", "--shielding-mm-al", shielding,
+                      "--solar", "max", "--out", str(tmp_path / shielding), "--json")
+        assert res.returncode == 0, res.stderr
+        return json.loads(res.stdout)
+
+    thin, thick = run("1"), run("10")
+    assert (thin["shielding_mm_al"], thick["shielding_mm_al"]) == (1.0, 10.0)
+    assert thin["solar"] == thick["solar"] == "max"  # saa-heavy alone is AP8MIN
+    # Per simulated second: the two runs need not last exactly as many ticks.
+    assert (thick["upsets_expected"] / thick["sim_seconds"]
+            < 0.9 * thin["upsets_expected"] / thin["sim_seconds"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from node.engine import Engine
 from node.models import DEFAULT_MODEL
@@ -43,3 +44,11 @@ def test_text_listing_names_every_tensor(capsys):
     text = capsys.readouterr().out
     assert text.splitlines()[0].split()[:3] == ["name", "kind", "dtype"]
     assert "fc1.weight" in text and "activation" in text
+
+
+def test_help_says_what_it_lists(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["tensors", "--help"])
+    assert exc.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps the paragraph
+    assert "list its fault sites" in text and "orbnode inject --tensor" in text

@@ -262,8 +262,9 @@ def resume(o: Options) -> tuple[CampaignStore, object, object]:
     if bad:
         raise OrbnodeError(f"{o.db} was planned differently: {bad}; nothing changed")
     model = str(Path(o.model).resolve()) if o.model else cfg["model"]
-    if not Path(model).is_file():
-        raise OrbnodeError(f"model file not found: {model}")
+    from node.engine import check_model_file
+
+    check_model_file(model)
     if sha256_file(model) != cfg["model_sha256"]:
         raise OrbnodeError(f"{o.db} belongs to another model (sha256 "
                            f"{cfg['model_sha256'][:12]}…, not {Path(model).name}); nothing changed")
@@ -367,9 +368,10 @@ class Rates:
         }
 
 
-def _stats(rates: Rates, ran: int, wall_s: float, threads: int, o: Options) -> dict:
+def _stats(rates: Rates, ran: int, wall_s: float, threads: int, o: Options,
+           host: dict) -> dict:
     mode = {None: "auto", True: "on", False: "off"}[o.shortcuts]
-    return {**rates.stats(ran, wall_s), "threads": threads,
+    return {**rates.stats(ran, wall_s), "threads": threads, "machine": host,
             "shortcuts_on": o.shortcuts is not False, "shortcuts_mode": mode,
             "batch_on": o.batch}
 
@@ -380,7 +382,10 @@ def execute(store: CampaignStore, engine, o: Options, cfg: dict) -> dict:  # noq
     from radiation.outcome import Tolerance
 
     reuse = o.reuse
+    from node.machine import machine
+
     threads = o.threads or default_threads(o.workers)
+    host = machine()  # per session: a resume may run on another machine
     session = store.begin_session(o.executor, o.workers, reuse)
     spec = WorkSpec(model=cfg["model"], level=cfg["level"],
                     input_shape=tuple(engine.input_shape), target=cfg["target"], reuse=reuse,
@@ -413,17 +418,17 @@ def execute(store: CampaignStore, engine, o: Options, cfg: dict) -> dict:  # noq
                     if now - last > 0.2:
                         last = now
                         store.update_session(session, faults_run=ran, wall_s=now - t0,
-                                             stats=_stats(rates, ran, now - t0, threads, o))
+                                             stats=_stats(rates, ran, now - t0, threads, o, host))
     except BaseException as exc:  # interrupted, or a worker failed: the session stays open
         wall = time.perf_counter() - t0
         store.update_session(session, faults_run=ran, wall_s=wall,
-                             stats=_stats(rates, ran, wall, threads, o))
+                             stats=_stats(rates, ran, wall, threads, o, host))
         if isinstance(exc, KeyboardInterrupt):
             print(f"orbnode campaign: {ran} results of this session saved in {o.db}; "
                   "continue with --resume", file=sys.stderr)
         raise
     wall = time.perf_counter() - t0
-    stats = _stats(rates, ran, wall, threads, o)
+    stats = _stats(rates, ran, wall, threads, o, host)
     store.update_session(session, faults_run=ran, wall_s=wall, stats=stats, finished=True)
     return {"id": session, "executor": o.executor, "workers": o.workers, "threads": o.threads,
             "reuse": reuse,

@@ -2,7 +2,8 @@
 
 :func:`write_report` reads a campaign database and writes, into one directory:
 
-``report.md`` / ``report.html``  the same sections, Markdown and standalone HTML:
+``report.md`` / ``report.html``  the same sections, Markdown and standalone HTML (its
+    figures embedded as data URIs):
     model, environment, plan, outcome rates with intervals, per-layer × field heat
     map, per-bit profile, mitigation comparison, time and cost;
 ``heatmap.png``, ``bits.png``, ``mitigations.png``  the figures (matplotlib, Agg);
@@ -16,12 +17,13 @@ says so.
 
 from __future__ import annotations
 
+import base64
 import csv
 import html
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from radiation.campaign.store import CampaignStore
+from radiation.campaign.store import CampaignStore, SessionRow
 from radiation.outcome import OUTCOMES
 
 SECTIONS = ("Model", "Environment", "Plan", "Outcome rates", "Layer × field heat map",
@@ -134,6 +136,17 @@ def _figures(s: dict, out: Path) -> dict[str, Path]:
 
 
 # --------------------------------------------------------------------- sections
+def _session_machine(se: SessionRow) -> str:
+    """Where and how a session ran: its rates mean little without it."""
+    how = (f"Session {se.id}: executor **{se.executor}**, {se.workers} worker(s) × "
+           f"{se.stats.get('threads', '?')} intra-op thread(s)")
+    m = se.stats.get("machine")
+    if not m:
+        return how + "; machine not recorded (a campaign from an older orbnode)."
+    return (f"{how} on {m.get('cpu') or 'an unnamed CPU'} ({m.get('logical_cores')} logical "
+            f"cores), {m.get('system')}.")
+
+
 def sections(store: CampaignStore, s: dict, figures: dict[str, Path]) -> list[Section]:
     """The report's sections (:data:`SECTIONS`, in order) from a summary ``s``."""
     conf = f"{100 * s['confidence']:g} %"
@@ -147,7 +160,8 @@ def sections(store: CampaignStore, s: dict, figures: dict[str, Path]) -> list[Se
         sec.paragraphs.append("Not injected (not live): " + ", ".join(
             f"{n} ({why})" for n, why in s["not_live"].items()))
     out.append(sec)
-    out.append(Section("Environment", [f"Created {store.created}."],
+    out.append(Section("Environment", [f"Created {store.created}.",
+                                       *(_session_machine(se) for se in store.sessions())],
                        ["component", "version"],
                        [[k, str(v)] for k, v in store.versions.items()]))
     ss = s["sample_size"]
@@ -255,7 +269,12 @@ def _inline(text: str) -> str:
     return re.sub(r"\*\*([^*]*)\*\*", r"<strong>\1</strong>", t)
 
 
-def _html(title: str, secs: list[Section]) -> str:
+def _data_uri(png: Path) -> str:
+    """A figure inside the page, so report.html is one file to attach to a review."""
+    return "data:image/png;base64," + base64.b64encode(png.read_bytes()).decode("ascii")
+
+
+def _html(title: str, secs: list[Section], figures_dir: Path) -> str:
     parts = ["<!DOCTYPE html>", "<html><head><meta charset='utf-8'>",
              f"<title>{html.escape(title)}</title>",
              "<style>body{font-family:sans-serif;max-width:72em;margin:2em auto}"
@@ -266,7 +285,8 @@ def _html(title: str, secs: list[Section]) -> str:
         parts.append(f"<section><h2>{html.escape(sec.title)}</h2>")
         parts += [f"<p>{_inline(p)}</p>" for p in sec.paragraphs]
         if sec.image:
-            parts.append(f"<img src='{html.escape(sec.image)}' alt='{html.escape(sec.title)}'>")
+            parts.append(f"<img src='{_data_uri(figures_dir / sec.image)}' "
+                         f"alt='{html.escape(sec.title)}'>")
         if sec.header:
             parts.append("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>"
                                                  for h in sec.header) + "</tr>")
@@ -312,6 +332,6 @@ def write_report(store: CampaignStore, out_dir: str | Path, *, summary: dict | N
     title = f"Fault-injection campaign: {Path(s['model']).name}, {s['target']}"
     md, ht = out / "report.md", out / "report.html"
     md.write_text(_markdown(title, secs))
-    ht.write_text(_html(title, secs))
+    ht.write_text(_html(title, secs, out))
     csv_path, pq_path = _exports(store, out)
     return ReportFiles(md, ht, list(figures.values()), csv_path, pq_path)
