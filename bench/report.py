@@ -173,6 +173,19 @@ def chart(report: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def target_verdicts(report: dict) -> list[str]:
+    """One line per runtime-against-bare row: its median and range against
+    :data:`RUNTIME_TARGET`, and whether the target is met."""
+    lines = []
+    for r in report["runtime_vs_bare"]:
+        s = r["runtime_vs_bare"]
+        lines.append(f"target: node runtime >= {RUNTIME_TARGET} of bare onnxruntime on "
+                     f"{r['model']} ({r['provider']}): median {s['median']:.3f} "
+                     f"[{s['min']:.3f}–{s['max']:.3f}] "
+                     f"{'met' if s['median'] >= RUNTIME_TARGET else 'NOT met'}")
+    return lines
+
+
 def write(report: dict, out: Path) -> list[Path]:
     """bench.json, bench.md and (with matplotlib) bench.png into ``out``."""
     out.mkdir(parents=True, exist_ok=True)

@@ -149,6 +149,29 @@ def measure(cfg: BenchConfig, scratch: Path,
     return result
 
 
+def run(cfg: BenchConfig, out: Path,
+        progress: Callable[[str], None] | None = None) -> tuple[dict, list[Path]]:
+    """Measure (:func:`measure`) and write the artifacts into ``out``
+    (:func:`bench.report.write`); returns the report and the files written.
+
+    A generated default model lives in scratch space while it is measured and is kept
+    in ``out/models`` only once the bench has run: bad input writes nothing.
+    """
+    import shutil
+    import tempfile
+
+    from bench import report as rep
+
+    with tempfile.TemporaryDirectory(prefix="orbnode-bench-") as scratch:
+        result = measure(cfg, Path(scratch), progress=progress)
+        written = rep.write(result, out)
+        for name in result["settings"]["generated_models"]:
+            (out / "models").mkdir(exist_ok=True)
+            shutil.copy2(Path(scratch) / name, out / "models" / name)
+            written.append(out / "models" / name)
+    return result, written
+
+
 def _orbit(result: dict, board, points, cfg: BenchConfig, model: str, provider: str) -> None:
     """Add the orbit figure of one (model, provider), or a note saying why there is none."""
     from node.scheduler import MODES

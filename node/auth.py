@@ -334,6 +334,31 @@ class Verifier:
         self._memory: dict[int, int] = {}
         self.detail = ""  # why the last check failed, in words
 
+    @classmethod
+    def from_key_file(cls, key_file: str | os.PathLike, state_dir: str | os.PathLike | None = None,
+                      window_s: float | None = None) -> Verifier:
+        """The node's verifier: the key in ``key_file`` and its on-disk anti-replay state.
+
+        The state lies beside the key (``<key>`` + :data:`STATE_SUFFIX`) or, with
+        ``state_dir`` (made owner-only if missing: a read-only key folder needs one),
+        in ``state_dir/tc.replay.json``. ``window_s`` None or 0: :data:`DEFAULT_WINDOW_S`.
+        Every failure is a one-line :class:`OrbnodeError`.
+        """
+        key_path = Path(key_file)
+        key = load_key(key_path)
+        if state_dir is None:
+            state_path = key_path.with_name(key_path.name + STATE_SUFFIX)
+        else:
+            folder = Path(state_dir)
+            try:
+                folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            except OSError as exc:
+                raise OrbnodeError(f"cannot make the anti-replay state folder {folder}: "
+                                   f"{exc.strerror or exc}") from None
+            state_path = folder / ("tc" + STATE_SUFFIX)
+        return cls(key, ReplayState.open(state_path, key=key),
+                   window_s=window_s or DEFAULT_WINDOW_S)
+
     @property
     def last_seq(self) -> dict[int, int]:
         return self.state.last_seq if self.state is not None else self._memory

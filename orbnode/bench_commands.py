@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
-import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from node.errors import OrbnodeError
 from orbnode.options import positive
+
+if TYPE_CHECKING:
+    from bench.suite import BenchConfig
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -62,24 +64,17 @@ def _say(msg: str) -> None:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from bench import report as rep
+    from bench.suite import run
 
     if not 1e-6 <= args.significance <= 0.5:  # also bounds the repetitions it suggests
         raise OrbnodeError(f"--significance must be within 1e-6..0.5, got {args.significance:g}")
     old = rep.load(args.compare) if args.compare else None
+    out = Path(args.out)
     if args.from_json:
         result = rep.load(args.from_json)
-        written = rep.write(result, Path(args.out))
+        written = rep.write(result, out)
     else:
-        # The generated default model lives in scratch space while it is measured and is
-        # kept with the results only once the bench has run: bad input writes nothing.
-        with tempfile.TemporaryDirectory(prefix="orbnode-bench-") as scratch:
-            result = _measure(args, Path(scratch))
-            written = rep.write(result, Path(args.out))
-            for name in result["settings"]["generated_models"]:
-                (Path(args.out) / "models").mkdir(exist_ok=True)
-                shutil.copy2(Path(scratch) / name, Path(args.out) / "models" / name)
-                written.append(Path(args.out) / "models" / name)
-    out = Path(args.out)
+        result, written = run(_config(args), out, progress=_say)
     if old is not None:
         rows = rep.comparison(old, result, args.significance)
         text = rep.comparison_markdown(rows, args.compare, args.significance)
@@ -92,26 +87,22 @@ def cmd_bench(args: argparse.Namespace) -> int:
         if old is not None:
             print()
             print(text, end="")
-        for r in result["runtime_vs_bare"]:
-            med = r["runtime_vs_bare"]["median"]
-            print(f"\ntarget: node runtime >= {rep.RUNTIME_TARGET} of bare onnxruntime on "
-                  f"{r['model']} ({r['provider']}): median {med:.3f} "
-                  f"[{r['runtime_vs_bare']['min']:.3f}–{r['runtime_vs_bare']['max']:.3f}] "
-                  f"{'met' if med >= rep.RUNTIME_TARGET else 'NOT met'}")
+        for line in rep.target_verdicts(result):
+            print(f"\n{line}")
     _say("wrote " + ", ".join(str(p) for p in written))
     return 0
 
 
-def _measure(args: argparse.Namespace, scratch: Path) -> dict:
-    from bench.suite import BenchConfig, measure
+def _config(args: argparse.Namespace) -> BenchConfig:
+    """The bench's settings from the options."""
+    from bench.suite import BenchConfig
 
     modes = tuple(m.strip().upper() for m in args.modes.split(",") if m.strip())
-    cfg = BenchConfig(models=tuple(args.model or ()), input_shape=args.input_shape,
-                      input=args.input, level=args.level, board=args.board,
-                      power_source=args.power_source, modes=modes,
-                      providers=tuple(args.provider or ()), duration_s=args.duration,
-                      repetitions=args.repetitions, warmup_s=args.warmup,
-                      power_sample_s=args.power_sample, bare=not args.no_bare,
-                      altitude_km=args.altitude_km, beta_deg=args.beta_deg,
-                      orbits=args.orbits)
-    return measure(cfg, scratch, progress=_say)
+    return BenchConfig(models=tuple(args.model or ()), input_shape=args.input_shape,
+                       input=args.input, level=args.level, board=args.board,
+                       power_source=args.power_source, modes=modes,
+                       providers=tuple(args.provider or ()), duration_s=args.duration,
+                       repetitions=args.repetitions, warmup_s=args.warmup,
+                       power_sample_s=args.power_sample, bare=not args.no_bare,
+                       altitude_km=args.altitude_km, beta_deg=args.beta_deg,
+                       orbits=args.orbits)

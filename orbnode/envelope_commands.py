@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
-from pathlib import Path
 
 from firmware_stubs.profiles import RADIATION_ENVIRONMENTS
 from node.errors import OrbnodeError
@@ -52,52 +50,13 @@ def _add_orbit_args(p: argparse.ArgumentParser) -> None:
 
 
 def _orbit_config(args: argparse.Namespace) -> dict:
-    """from_config keywords for the orbit options (validated by from_config/orbitlib)."""
-    from firmware_stubs.orbitlib import (
-        as_utc,
-        check_altitude_km,
-        julian_date,
-        parse_epoch,
-        parse_tle,
-        raan_deg_from_ltan_h,
-        sun_synchronous_inclination_deg,
-    )
-    from firmware_stubs.sunlib import sun_right_ascension_deg
+    """from_config keywords for the orbit options (firmware_stubs.orbit_report.orbit_config)."""
+    from firmware_stubs.orbit_report import orbit_config
 
-    epoch = parse_epoch(args.epoch) if args.epoch else None
-    if args.ltan_h is not None and not args.sso:
-        raise OrbnodeError("--ltan-h needs --sso")
-    if args.tle_file:
-        if args.beta_deg is not None or args.sso or args.raan_deg is not None:
-            raise OrbnodeError("--tle-file fixes the orbit: drop --beta-deg/--sso/--raan-deg")
-        try:
-            text = Path(args.tle_file).read_text(encoding="utf-8", errors="replace")
-        except OSError as exc:
-            raise OrbnodeError(f"cannot read TLE file {args.tle_file}: {exc.strerror}") from None
-        return {"tle": parse_tle(text), "beta_deg": None, "epoch": epoch}
-    alt = check_altitude_km(args.altitude_km)
-    free = args.sso or args.raan_deg is not None or epoch is not None
-    if args.beta_deg is not None and free:
-        raise OrbnodeError("--beta-deg fixes the geometry: drop --raan-deg/--epoch/--sso")
-    inc = args.inclination_deg
-    raan = args.raan_deg if args.raan_deg is not None else 0.0
-    if args.sso:
-        if inc is not None:
-            raise OrbnodeError("--sso sets the inclination: drop --inclination-deg")
-        inc = sun_synchronous_inclination_deg(alt)
-        if args.ltan_h is not None:
-            if not (math.isfinite(args.ltan_h) and 0.0 <= args.ltan_h <= 24.0):
-                raise OrbnodeError(f"--ltan-h must be within 0..24 hours, got {args.ltan_h:g}")
-            ra_sun_deg = sun_right_ascension_deg(sum(julian_date(as_utc(epoch))))
-            raan = raan_deg_from_ltan_h(args.ltan_h, ra_sun_deg)
-    beta = args.beta_deg if args.beta_deg is not None else (None if free else 0.0)
-    return {
-        "altitude_km": alt,
-        "beta_deg": beta,
-        "inclination_deg": 51.6 if inc is None else inc,
-        "raan_deg": raan,
-        "epoch": epoch,
-    }
+    return orbit_config(altitude_km=args.altitude_km, beta_deg=args.beta_deg,
+                        inclination_deg=args.inclination_deg, raan_deg=args.raan_deg,
+                        epoch=args.epoch, sso=args.sso, ltan_h=args.ltan_h,
+                        tle_file=args.tle_file)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -165,11 +165,10 @@ def _log_to_stderr(level: str) -> None:
 
 
 def _verifier(args: argparse.Namespace):
-    """The node's telecommand check: key, on-disk anti-replay state, forward window.
-    Without a key the node runs only when told ``--insecure``."""
-    from pathlib import Path
-
-    from node.auth import DEFAULT_WINDOW_S, STATE_SUFFIX, ReplayState, Verifier, load_key
+    """The node's telecommand check: key, on-disk anti-replay state, forward window
+    (:meth:`node.auth.Verifier.from_key_file`). Without a key the node runs only when
+    told ``--insecure``."""
+    from node.auth import Verifier
 
     if args.key_file is None:
         if not args.insecure:
@@ -180,20 +179,7 @@ def _verifier(args: argparse.Namespace):
         return None
     if args.insecure:
         raise OrbnodeError("--insecure and --key-file contradict each other")
-    key_path = Path(args.key_file)
-    key = load_key(key_path)
-    if args.state_dir is None:
-        state_path = key_path.with_name(key_path.name + STATE_SUFFIX)
-    else:
-        folder = Path(args.state_dir)
-        try:
-            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        except OSError as exc:
-            raise OrbnodeError(f"cannot make the anti-replay state folder {folder}: "
-                               f"{exc.strerror or exc}") from None
-        state_path = folder / ("tc" + STATE_SUFFIX)
-    return Verifier(key, ReplayState.open(state_path, key=key),
-                    window_s=args.seq_window_s or DEFAULT_WINDOW_S)
+    return Verifier.from_key_file(args.key_file, args.state_dir, args.seq_window_s)
 
 
 def _radiation_hooks(engine, args: argparse.Namespace):

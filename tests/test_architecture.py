@@ -28,12 +28,29 @@ ALLOWED = {
 }
 
 
+def _dynamic_import(n: ast.Call) -> str | None:
+    """The module a literal ``importlib.import_module("x")`` / ``import_module("x")`` /
+    ``__import__("x")`` names; None for any other call, a computed name or a relative one.
+    """
+    f = n.func
+    name = f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else ""
+    if name not in ("import_module", "__import__") or not n.args:
+        return None
+    arg = n.args[0]
+    if isinstance(arg, ast.Constant) and isinstance(arg.value, str) and arg.value[:1] != ".":
+        return arg.value
+    return None
+
+
 def imports_of(path: Path) -> list[tuple[int, str]]:
     """Each import in ``path`` (any depth) as (line, module path), one per name.
 
     ``from node import packets, engine`` is two imports, ``node.packets`` and
     ``node.engine``, each judged on its own: an allowed name cannot carry a
-    forbidden one past the check.
+    forbidden one past the check. A module named by a string literal to
+    ``importlib.import_module`` or ``__import__`` counts as an import too; names
+    computed at run time (orbnode/cli.py's loop over ``COMMAND_MODULES``) are
+    checked by :func:`test_the_command_modules_are_the_roofs_own`.
     """
     found = []
     for n in ast.walk(ast.parse(path.read_text("utf-8"), str(path))):
@@ -41,6 +58,8 @@ def imports_of(path: Path) -> list[tuple[int, str]]:
             found += [(n.lineno, a.name) for a in n.names]
         elif isinstance(n, ast.ImportFrom) and n.level == 0 and n.module:
             found += [(n.lineno, f"{n.module}.{a.name}") for a in n.names]
+        elif isinstance(n, ast.Call) and (mod := _dynamic_import(n)) is not None:
+            found.append((n.lineno, mod))
     return found
 
 
@@ -86,9 +105,28 @@ def test_the_rules_catch_a_violation(tmp_path, monkeypatch):
     (tmp_path / "firmware_stubs").mkdir()
     (tmp_path / "firmware_stubs" / "bad.py").write_text(
         "from node.engine import Engine\nfrom node import packets, engine\n")
+    (pkg / "dynamic.py").write_text(
+        "import importlib\nfrom importlib import import_module\n"
+        "m = importlib.import_module('firmware_stubs.sim')\n"
+        "n = import_module('bench.suite')\no = __import__('orbnode')\n"
+        "p = importlib.import_module('.sibling', 'node')\nq = importlib.import_module(m)\n"
+        "r = importlib.import_module('numpy')\n")
     monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
-    assert violations("node") == ["node/bad.py:2 imports radiation.upsets.Scrubber"]
+    assert violations("node") == ["node/bad.py:2 imports radiation.upsets.Scrubber",
+                                  "node/dynamic.py:3 imports firmware_stubs.sim",
+                                  "node/dynamic.py:4 imports bench.suite",
+                                  "node/dynamic.py:5 imports orbnode"]
     assert violations("firmware_stubs") == [
         "firmware_stubs/bad.py:1 imports node.engine.Engine",
         "firmware_stubs/bad.py:2 imports node.engine"]  # node.packets beside it is fine
     assert imported_packages("firmware_stubs") == {"node"}
+
+
+def test_the_command_modules_are_the_roofs_own():
+    """orbnode/cli.py loads its commands through ``importlib`` from ``COMMAND_MODULES``:
+    names the ast check cannot see, so they are checked here, against the same rules."""
+    from orbnode.cli import COMMAND_MODULES
+
+    assert COMMAND_MODULES
+    for name in COMMAND_MODULES:
+        assert name.startswith("orbnode.") and _allowed("orbnode", name), name

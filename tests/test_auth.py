@@ -94,6 +94,23 @@ def test_key_files(tmp_path):
     assert not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]  # no debris
 
 
+def test_verifier_from_key_file_puts_the_state_beside_the_key_or_in_the_folder(tmp_path):
+    key = write_key(tmp_path / "k")
+    beside = Verifier.from_key_file(key)
+    assert beside.state.path == tmp_path / "k.replay.json" and beside.state.path.is_file()
+    assert beside.key == load_key(key) and beside.window_us == int(DEFAULT_WINDOW_S * 1e6)
+    assert check(beside, signed(signer=Signer(beside.key, SOURCE_GROUND))) is None
+    folder = tmp_path / "state" / "deep"
+    there = Verifier.from_key_file(key, folder, window_s=60.0)
+    assert there.state.path == folder / "tc.replay.json" and there.window_us == 60_000_000
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    (tmp_path / "file").write_text("")
+    with pytest.raises(OrbnodeError, match="cannot make the anti-replay state folder"):
+        Verifier.from_key_file(key, tmp_path / "file" / "sub")
+    with pytest.raises(OrbnodeError):
+        Verifier.from_key_file(tmp_path / "missing")
+
+
 @pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o660, 0o620])
 def test_loose_key_files_are_refused(tmp_path, mode):
     p = write_key(tmp_path / "k")

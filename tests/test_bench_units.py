@@ -12,10 +12,21 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bench import suite
 from bench.mobilenet import build_mobilenet_v1, ensure_model, parameters
-from bench.report import COLUMNS, FORMAT, KIND, comparison, comparison_markdown, load
+from bench.report import (
+    COLUMNS,
+    FORMAT,
+    KIND,
+    RUNTIME_TARGET,
+    comparison,
+    comparison_markdown,
+    load,
+    target_verdicts,
+)
 from bench.stats import ALPHA, Spread, compare
 from node.engine import Engine
+from node.errors import OrbnodeError
 from node.jobs import JobLoop
 from node.models import DEFAULT_MODEL, DEFAULT_SAMPLE
 
@@ -135,3 +146,42 @@ def test_live_weights_start_on_a_cache_line(tmp_path):
         assert engine.weights and all(a.ctypes.data % ALIGN_BYTES == 0 and a.flags.writeable
                                       and a.flags.c_contiguous for a in engine.weights.values())
         assert all(engine.live.values())  # still the memory the session reads
+
+
+def test_run_keeps_a_generated_model_only_once_the_bench_has_run(tmp_path, monkeypatch):
+    """suite.run: the generated model goes from scratch space to out/models after the
+    report is written; bad input (measure fails) leaves nothing behind."""
+    def fake_measure(cfg, scratch, progress=None):
+        if cfg.repetitions < 3:
+            raise OrbnodeError("bad input")
+        (scratch / "gen.onnx").write_bytes(b"model")
+        return {"settings": {"generated_models": ["gen.onnx"]}}
+
+    def fake_write(report, out):
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "bench.json").write_text(json.dumps(report))
+        return [out / "bench.json"]
+
+    monkeypatch.setattr(suite, "measure", fake_measure)
+    monkeypatch.setattr("bench.report.write", fake_write)
+    with pytest.raises(OrbnodeError):
+        suite.run(suite.BenchConfig(repetitions=2), tmp_path / "bad")
+    assert not (tmp_path / "bad").exists()
+    out = tmp_path / "out"
+    result, written = suite.run(suite.BenchConfig(), out)
+    assert written == [out / "bench.json", out / "models" / "gen.onnx"]
+    assert (out / "models" / "gen.onnx").read_bytes() == b"model"
+    assert result["settings"]["generated_models"] == ["gen.onnx"]
+
+
+def test_target_verdicts_say_met_or_not_met():
+    def row(median: float) -> dict:
+        return {"model": "m.onnx", "provider": "CPUExecutionProvider",
+                "runtime_vs_bare": {"median": median, "min": median - 0.01, "max": median + 0.01}}
+
+    met, missed = target_verdicts({"runtime_vs_bare": [row(RUNTIME_TARGET), row(0.5)]})
+    assert met == (f"target: node runtime >= {RUNTIME_TARGET} of bare onnxruntime on m.onnx "
+                   f"(CPUExecutionProvider): median {RUNTIME_TARGET:.3f} "
+                   f"[{RUNTIME_TARGET - 0.01:.3f}–{RUNTIME_TARGET + 0.01:.3f}] met")
+    assert missed.endswith("median 0.500 [0.490–0.510] NOT met")
+    assert target_verdicts({"runtime_vs_bare": []}) == []

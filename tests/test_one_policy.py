@@ -4,15 +4,22 @@ On random traces of illumination, charge and temperature, the modes the envelope
 integrator chose — run as Python and compiled by numba, both built from
 :func:`node.scheduler.policy_step` — equal those a fresh :class:`node.scheduler.Scheduler`
 chooses from the same step-start states (what the bus reports to the node each tick).
+A real :meth:`Envelope.simulate` in auto mode is replayed the same way, so the
+envelope's own wiring (its kernel's thresholds, floor and powers, the initial latches,
+the state carried from one call to the next) is checked too.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from firmware_stubs.constants import ZERO_C_K
-from firmware_stubs.envelope import MODE_CODES
+from firmware_stubs.envelope import MODE_CODES, Envelope
 from firmware_stubs.envelope_kernel import Kernel, KernelState, integrate
 from node.boards import load_board
 from node.scheduler import Scheduler
@@ -53,3 +60,34 @@ def test_envelope_auto_mode_is_the_node_scheduler(trace, e0, t0_c, bus_w, compil
                                load_shed=shed)
         assert out["mode"][i] == MODE_CODES[decision.mode], f"step {i}"
         e, tb, shed = (out["battery_energy_j"][i], out["temp_k"][i], out["load_shed"][i])
+
+
+@pytest.mark.parametrize("initial_soc, temps_c", [
+    (1.0, None),  # eclipses: FULL and ECO
+    (0.775, None),  # within the low latch's hysteresis band: its initial state decides
+    (0.6, None),  # starts below the floor: shed, SAFE
+    (1.0, (42.0, 42.0, 40.0)),  # warn = max: the warm and hot latches, SAFE when hot
+])
+def test_envelope_simulate_auto_is_the_node_scheduler(initial_soc, temps_c):
+    board = load_board("rpi4")
+    if temps_c is not None:
+        board = replace(board, temp_warn_c=temps_c[0], temp_max_c=temps_c[1],
+                        temp_resume_c=temps_c[2])
+    env = Envelope.from_config(board=board, radiation="off", initial_soc=initial_soc)
+    start = env.state()
+    hours = 1.5 * env.period_s / 3600.0
+    # two calls: the latches and the battery carry from one to the next
+    runs = [env.simulate(hours, 10.0, mode="auto") for _ in range(2)]
+    out = {k: np.concatenate([r[k] for r in runs]) for k in
+           ("illumination", "soc", "soc_floor", "temp_c", "load_shed", "mode")}
+    assert len(set(out["mode"].tolist())) >= 2  # the policy had something to decide
+    node = Scheduler.for_board(board)
+    soc, temp_c, shed = start.soc, start.temp_c, start.load_shed
+    for i in range(out["mode"].size):
+        decision = node.update(illumination=float(out["illumination"][i]), soc=soc,
+                               soc_floor=float(out["soc_floor"][i]), temp_c=temp_c,
+                               load_shed=shed)
+        assert out["mode"][i] == MODE_CODES[decision.mode], f"step {i}"
+        # the next step starts where this one ended
+        soc, temp_c, shed = (float(out["soc"][i]), float(out["temp_c"][i]),
+                             bool(out["load_shed"][i]))

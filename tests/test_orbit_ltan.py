@@ -4,6 +4,7 @@ Checked against an independent computation of the local solar time at the node:
 the satellite's longitude from GMST, local mean time = UTC + longitude / 15 deg/h,
 and apparent time = mean time + the equation of time from the NOAA solar
 calculator's series (Spencer 1971), which does not use the Sun's right ascension.
+``orbit_report.orbit_config`` resolves the commands' ``--sso --ltan-h`` with it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from datetime import datetime, timezone
 import numpy as np
 import pytest
 
+from firmware_stubs.orbit_report import orbit_config
 from firmware_stubs.orbitlib import (
     CircularOrbit,
     julian_date,
@@ -22,6 +24,7 @@ from firmware_stubs.orbitlib import (
     sun_synchronous_inclination_deg,
 )
 from firmware_stubs.sunlib import sun_position_eci_km, sun_right_ascension_deg
+from node.errors import OrbnodeError
 
 EPOCHS = [datetime(2025, 3, 20, 12, tzinfo=timezone.utc),
           datetime(2025, 6, 21, 3, 30, tzinfo=timezone.utc),
@@ -85,3 +88,28 @@ def test_dawn_dusk_orbit_faces_the_sun_and_noon_orbit_contains_it():
 
     assert abs(beta_deg(6.0)) == pytest.approx(180.0 - inc, abs=1.0)
     assert abs(beta_deg(12.0)) < 1.0
+
+
+def test_orbit_config_resolves_sso_and_ltan():
+    """``--sso --ltan-h``: inclination from the altitude, RAAN from the Sun at the epoch;
+    beta then follows from the orbit. No options: a fixed beta of 0 at 51.6 deg."""
+    cfg = orbit_config(altitude_km=550.0, sso=True, ltan_h=18.0, epoch="2025-06-21T03:30Z")
+    epoch = EPOCHS[1]
+    assert cfg["epoch"] == epoch and cfg["beta_deg"] is None
+    assert cfg["inclination_deg"] == sun_synchronous_inclination_deg(550.0)
+    ra_sun = sun_right_ascension_deg(sum(julian_date(epoch)))
+    assert cfg["raan_deg"] == raan_deg_from_ltan_h(18.0, ra_sun)
+    assert orbit_config() == {"altitude_km": 550.0, "beta_deg": 0.0, "inclination_deg": 51.6,
+                              "raan_deg": 0.0, "epoch": None}
+
+
+@pytest.mark.parametrize("options, words", [
+    ({"ltan_h": 6.0}, "--ltan-h needs --sso"),
+    ({"sso": True, "ltan_h": 25.0}, "--ltan-h must be within 0..24 hours, got 25"),
+    ({"sso": True, "inclination_deg": 97.0}, "--sso sets the inclination"),
+    ({"beta_deg": 10.0, "sso": True}, "--beta-deg fixes the geometry"),
+    ({"tle_file": "x.tle", "raan_deg": 5.0}, "--tle-file fixes the orbit"),
+])
+def test_orbit_config_refuses_contradictions(options, words):
+    with pytest.raises(OrbnodeError, match=words):
+        orbit_config(**options)
