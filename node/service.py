@@ -286,7 +286,7 @@ class NodeService:
         """Arguments outside their declared ranges (node.packets), and combinations the
         node cannot carry out."""
         # The range check goes over every field by name, so it takes the dict form.
-        problems = self.link.packets.defs[pkt.name].problems(pkt.values)
+        problems = self.packets.defs[pkt.name].problems(pkt.values)
         process = self.radiation.process
         if not problems and pkt.name == "env_tick" and process is not None:
             v = pkt.payload
@@ -297,8 +297,8 @@ class NodeService:
         return problems
 
     def handle(self, pkt: Packet) -> None:
-        if pkt.name not in self.link.packets.defs or \
-                self.link.packets.defs[pkt.name].direction != "tc":
+        if pkt.name not in self.packets.defs or \
+                self.packets.defs[pkt.name].direction != "tc":
             self.tc_rejected += 1  # telemetry sent to the node: not a command
             self.rate_log.note("not_a_command", f"{pkt.name} sent to the node: not a command; "
                                f"{self.tc_rejected} refused so far")
@@ -353,7 +353,7 @@ class NodeService:
             self._tm("pong", self.packets.payload("pong"))
             self._hello()  # a bus that connected late learns who we are
         elif pkt.name == "set_mode":
-            name = self.link.packets.enum_name("set_mode", v.mode)  # range-checked
+            name = self.packets.enum_name("set_mode", v.mode)  # range-checked
             self.override = None if name == "auto" else name
             self.say(f"operator set mode {name}")
             if self.override is not None:
@@ -389,7 +389,7 @@ class NodeService:
                 packets = self.link.receive(0.05)
                 self._note_bad_frames()
                 for pkt in packets:
-                    if self.link.packets.defs[pkt.name].direction == "tc":
+                    if self.packets.defs[pkt.name].direction == "tc":
                         self._heard_bus = True
                         self._last_tc_wall = time.monotonic()
                         if not self.in_contact:

@@ -200,22 +200,18 @@ def run(cfg: RunConfig) -> dict[str, Any]:
                                device=cfg.device, shielding_mm_al=cfg.shielding_mm_al,
                                solar=cfg.solar)
     listener = ground_listener(cfg)  # bound before any file: a failed bind leaves none
+    pty = link = None
     try:
         db, key_file = _open_out(cfg, board, model, env)
         pty = PtyPair()
-    except BaseException:
-        if listener is not None:
-            listener.close()
-        raise
-    link = Link(PacedTransport(pty.master(), cfg.baud), apid="sim",
-                signer=None if key_file is None else Signer(load_key(key_file), SOURCE_SIM))
-    try:  # tm.bin, tc.bin, the packets table; a TCP feed for ground tools if asked
+        link = Link(PacedTransport(pty.master(), cfg.baud), apid="sim",
+                    signer=None if key_file is None else Signer(load_key(key_file), SOURCE_SIM))
+        # tm.bin, tc.bin, the packets table; a TCP feed for ground tools if asked
         ground = GroundStation(link, db, cfg.out, listener=listener, announce="orbnode run")
     except BaseException:
-        if listener is not None:
-            listener.close()
-        link.close()
-        pty.close()
+        for opened in (listener, link, pty):
+            if opened is not None:
+                opened.close()
         raise
     node = NodeProcess(_node_command(cfg, pty.slave_path, board.name, model, key_file),
                        cfg.out / "node.log")
