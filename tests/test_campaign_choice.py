@@ -10,22 +10,15 @@ check the choosing itself: nothing is timed.
 from __future__ import annotations
 
 import pytest
+from fakeclock import FakeClock
 
 from radiation.campaign.choice import PathChoice
-
-
-class _Clock:
-    def __init__(self) -> None:
-        self.t = 0.0
-
-    def __call__(self) -> float:
-        return self.t
 
 
 class _Path:
     """A path costing ``cost`` clock seconds a trial (``warm`` extra on its first call)."""
 
-    def __init__(self, clock: _Clock, cost: float, warm: float = 0.0,
+    def __init__(self, clock: FakeClock, cost: float, warm: float = 0.0,
                  gives_up: bool = False, later: tuple[int, float] | None = None) -> None:
         self.clock, self.cost, self.warm, self.gives_up = clock, cost, warm, gives_up
         self.later = later  # (after n trials, cost per trial from then on)
@@ -49,7 +42,7 @@ def _sites(tensor: str, n: int) -> list:
 
 @pytest.mark.parametrize("node_cost,tail_cost,want", [(3.0, 1.0, "tail"), (1.0, 3.0, "node")])
 def test_the_faster_path_takes_the_rest_of_the_tensor(node_cost, tail_cost, want):
-    clock = _Clock()
+    clock = FakeClock()
     # The node path's first slice pays a large warm-up: it must not count.
     node, tail = _Path(clock, node_cost, warm=1000.0), _Path(clock, tail_cost)
     choice = PathChoice(None, clock)
@@ -65,7 +58,7 @@ def test_the_faster_path_takes_the_rest_of_the_tensor(node_cost, tail_cost, want
 
 
 def test_decisions_are_per_tensor_and_kept_across_chunks():
-    clock = _Clock()
+    clock = FakeClock()
     node, tail = _Path(clock, 1.0), _Path(clock, 2.0)
     choice = PathChoice(None, clock)
     for _ in range(8):  # chunks of 10: the sampling goes on across them
@@ -80,7 +73,7 @@ def test_an_early_figure_is_revisited_and_the_choice_follows():
     # The node path's first slices pay its batch checks (3 s a trial), then 0.5 s; the
     # tail costs 1 s. The tail wins the first comparison; timing the node path again
     # now and then (at most 5 % of the time) finds the change.
-    clock = _Clock()
+    clock = FakeClock()
     node, tail = _Path(clock, 3.0, later=(48, 0.5)), _Path(clock, 1.0)
     choice = PathChoice(None, clock)
     assert choice.verdicts(node, tail, _sites("w", 100)) == [("verdict", s)
@@ -94,7 +87,7 @@ def test_an_early_figure_is_revisited_and_the_choice_follows():
 
 
 def test_a_tensor_the_fast_path_cannot_take_goes_to_the_tail_at_once():
-    clock = _Clock()
+    clock = FakeClock()
     node, tail = _Path(clock, 1.0, gives_up=True), _Path(clock, 5.0)
     choice = PathChoice(None, clock)
     choice.verdicts(node, tail, _sites("w", 100))
@@ -104,7 +97,7 @@ def test_a_tensor_the_fast_path_cannot_take_goes_to_the_tail_at_once():
 
 @pytest.mark.parametrize("mode,node_n,tail_n", [(True, 50, 0), (False, 0, 50)])
 def test_forced_modes_measure_nothing(mode, node_n, tail_n):
-    clock = _Clock()
+    clock = FakeClock()
     node, tail = _Path(clock, 1.0), _Path(clock, 1.0)
     choice = PathChoice(mode, clock)
     choice.verdicts(node, tail, _sites("w", 50))

@@ -9,6 +9,7 @@ rest. A fake runner on a fake clock stands in for the trials: nothing is timed.
 from __future__ import annotations
 
 import pytest
+from fakeclock import FakeClock
 
 from radiation.campaign.executors.local import LocalExecutor, helpers
 
@@ -32,18 +33,10 @@ def test_helpers_go_only_to_cores_left_idle():
     assert helpers(20.0, 1.0, 7, idle=2.0) == 2
 
 
-class _Clock:
-    def __init__(self) -> None:
-        self.t = 0.0
-
-    def __call__(self) -> float:
-        return self.t
-
-
 class _Runner:
     """Each chunk advances the clock: ``first_s`` for the first, ``per_fault_s`` after."""
 
-    def __init__(self, clock: _Clock, first_s: float, per_fault_s: float) -> None:
+    def __init__(self, clock: FakeClock, first_s: float, per_fault_s: float) -> None:
         self.clock, self.first_s, self.per_fault_s, self.chunks = clock, first_s, per_fault_s, 0
 
     def run_chunk(self, rows: list) -> list:
@@ -54,7 +47,7 @@ class _Runner:
 
 def _started(monkeypatch, *, first_s: float, per_fault_s: float, faults: int = 20_000,
              chunk: int = 256, workers: int = 2) -> tuple[list[int], int]:
-    clock = _Clock()
+    clock = FakeClock()
     ex = object.__new__(LocalExecutor)  # no engine, no processes: only the decision
     ex.spec, ex.workers, ex.engine, ex._procs, ex._runner_s, ex.started = (
         None, workers, None, [], 0.0, 0)
